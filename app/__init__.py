@@ -1,0 +1,1 @@
+"""Kokyaku: an API-first, headless CRM service."""

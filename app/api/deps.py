@@ -1,0 +1,159 @@
+"""Dependencies every route shares: authentication, scopes, sessions, paging, If-Match."""
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.api.auth import Authenticator
+from app.core.context import Actor, Context
+from app.core.errors import Forbidden, Unauthorized, UnsupportedMediaType
+from app.core.etags import parse_if_match
+from app.db.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
+from app.db.session import Database
+from app.domain.access.scopes import Scope, grants
+from app.domain.access.service import Principal
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """One request's unit of work: its session and who acts in which workspace."""
+
+    session: AsyncSession
+    context: Context
+    principal: Principal
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def get_authenticator(request: Request) -> Authenticator:
+    authenticator: Authenticator = request.app.state.authenticator
+    return authenticator
+
+
+_bearer = HTTPBearer(auto_error=False, bearerFormat="kky_...", description="An API key")
+
+
+async def authenticated(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    token = credentials.credentials if credentials is not None else None
+    if not token:
+        raise Unauthorized("Send an API key as 'Authorization: Bearer kky_...'.")
+    principal = await get_authenticator(request).principal(token)
+    if principal is None:
+        raise Unauthorized("The API key is unknown, revoked or expired.")
+    return principal
+
+
+def _context(request: Request, principal: Principal) -> Context:
+    actor = Actor(
+        kind="api_key", api_key_id=principal.api_key_id, request_id=request.state.request_id
+    )
+    return Context(workspace_id=principal.workspace_id, actor=actor)
+
+
+def _authorize(principal: Principal, scope: Scope) -> None:
+    if not grants(principal.scopes, scope):
+        raise Forbidden(f"This API key lacks the scope '{scope}'.", required_scope=str(scope))
+
+
+def _reading(scope: Scope) -> Callable[..., AsyncIterator[Unit]]:
+    async def open_read_unit(
+        request: Request, principal: Annotated[Principal, Depends(authenticated)]
+    ) -> AsyncIterator[Unit]:
+        _authorize(principal, scope)
+        async with get_database(request).reader() as session:
+            yield Unit(session, _context(request, principal), principal)
+
+    open_read_unit.required_scope = scope  # type: ignore[attr-defined]
+    return open_read_unit
+
+
+def _writing(scope: Scope) -> Callable[..., AsyncIterator[Unit]]:
+    async def open_write_unit(
+        request: Request, principal: Annotated[Principal, Depends(authenticated)]
+    ) -> AsyncIterator[Unit]:
+        _authorize(principal, scope)
+        async with get_database(request).writer() as session:
+            try:
+                yield Unit(session, _context(request, principal), principal)
+            except BaseException:
+                await session.rollback()
+                raise
+            # Commit before the response goes out, so a client that saw 2xx can read its write.
+            await session.commit()
+
+    open_write_unit.required_scope = scope  # type: ignore[attr-defined]
+    return open_write_unit
+
+
+def ReadUnit(scope: Scope) -> Any:  # noqa: N802 - reads like the type it provides
+    """A read-only unit of work for a route that needs `scope`."""
+    return Depends(_reading(scope), scope="function")
+
+
+def WriteUnit(scope: Scope) -> Any:  # noqa: N802
+    """A unit of work committed when the route returns, rolled back when it raises."""
+    return Depends(_writing(scope), scope="function")
+
+
+def page_params(default_sort: str = "created_at") -> Callable[..., PageRequest]:
+    """Reads `limit`, `cursor` and `sort` (default `default_sort`) from the query string."""
+
+    def page_request(
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = (
+            DEFAULT_LIMIT
+        ),
+        cursor: Annotated[
+            str | None, Query(max_length=1000, description="`next_cursor` of the previous page")
+        ] = None,
+        sort: Annotated[
+            str,
+            Query(
+                max_length=100,
+                pattern=r"^-?[a-z_]+$",
+                description="Field to sort by; prefix with '-' for descending order",
+            ),
+        ] = default_sort,
+    ) -> PageRequest:
+        return PageRequest(limit=limit, cursor=cursor, sort=sort)
+
+    return page_request
+
+
+PageDep = Annotated[PageRequest, Depends(page_params())]
+
+
+def expected_versions(
+    if_match: Annotated[
+        str | None,
+        Header(description="The ETag you read; the write answers 412 if it is no longer current"),
+    ] = None,
+) -> frozenset[int] | None:
+    return parse_if_match(if_match)
+
+
+IfMatchDep = Annotated[frozenset[int] | None, Depends(expected_versions)]
+
+
+async def require_json(request: Request) -> None:
+    """415 for a request body that is not JSON (FastAPI would otherwise read it as a string)."""
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return
+    content_type = request.headers.get("content-type")
+    has_body = request.headers.get("content-length", "0") != "0" or (
+        "transfer-encoding" in request.headers
+    )
+    if content_type is None and not has_body:
+        return
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise UnsupportedMediaType("Send the request body as application/json.")

@@ -1,0 +1,307 @@
+"""Pure ASGI middleware: request ids and logs, body size limit, rate limit, idempotency."""
+
+import contextlib
+import hashlib
+import logging
+import re
+import time
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api.auth import Authenticator, bearer_token
+from app.api.errors import app_error_response, internal_error_response
+from app.api.ratelimit import RateLimiter
+from app.core.errors import (
+    AppError,
+    Conflict,
+    PayloadTooLarge,
+    RateLimited,
+    ValidationFailed,
+)
+from app.core.idempotency import Claim, IdempotencyRecord, IdempotencyStore
+from app.core.ids import uuid7
+
+logger = logging.getLogger("kokyaku.access")
+
+REQUESTS = Counter(
+    "kokyaku_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
+)
+LATENCY = Histogram(
+    "kokyaku_http_request_duration_seconds",
+    "Time to answer an HTTP request",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+_CLIENT_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,200}")
+_API_PREFIX = "/v1/"
+
+
+def _is_api(scope: Scope) -> bool:
+    return scope["type"] == "http" and str(scope["path"]).startswith(_API_PREFIX)
+
+
+async def _send_error(error: AppError, scope: Scope, receive: Receive, send: Send) -> None:
+    await app_error_response(error)(scope, receive, send)
+
+
+def _with_headers(message: Message, extra: list[tuple[bytes, bytes]]) -> Message:
+    return {**message, "headers": [*message.get("headers", []), *extra]}
+
+
+class RequestContextMiddleware:
+    """Gives every request an id, logs and measures it, and turns a crash into a 500 problem."""
+
+    def __init__(self, app: ASGIApp, *, access_log: bool) -> None:
+        self.app = app
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = Headers(scope=scope).get("x-request-id")
+        valid = incoming is not None and _CLIENT_REQUEST_ID.fullmatch(incoming)
+        request_id = incoming if valid and incoming else uuid7().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                message = _with_headers(message, [(b"x-request-id", request_id.encode())])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            logger.exception("unhandled error", extra={"request_id": request_id})
+            if response_started:
+                raise
+            await internal_error_response()(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", "unmatched")
+            method = scope["method"]
+            REQUESTS.labels(method, route, str(status)).inc()
+            LATENCY.labels(method, route).observe(elapsed)
+            if self.access_log:
+                logger.info(
+                    "request",
+                    extra={
+                        "request_id": request_id,
+                        "method": method,
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                    },
+                )
+
+
+class _BodyTooLargeError(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    """Answers 413 for bodies over the limit, declared or streamed, before they are buffered."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        too_large = PayloadTooLarge(f"Request bodies are limited to {self.max_bytes} bytes.")
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await _send_error(too_large, scope, receive, send)
+            return
+        received = 0
+        exceeded = False
+        response_started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, exceeded
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    exceeded = True
+                    raise _BodyTooLargeError
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal response_started
+            if exceeded:
+                return  # the app's answer to a truncated body is replaced by the 413 below
+            response_started = response_started or message["type"] == "http.response.start"
+            await send(message)
+
+        with contextlib.suppress(_BodyTooLargeError):
+            await self.app(scope, limited_receive, guarded_send)
+        if exceeded and not response_started:
+            await _send_error(too_large, scope, receive, send)
+
+
+class RateLimitMiddleware:
+    """Counts every /v1 request against its API key (or client address without one)."""
+
+    def __init__(self, app: ASGIApp, *, limiter: RateLimiter) -> None:
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not _is_api(scope):
+            await self.app(scope, receive, send)
+            return
+        token = bearer_token(Headers(scope=scope))
+        if token is not None:
+            bucket = "key:" + hashlib.sha256(token.encode()).hexdigest()[:32]
+        else:
+            client = scope.get("client")
+            bucket = "addr:" + (client[0] if client else "unknown")
+        quota = await self.limiter.hit(bucket)
+        quota_headers = quota.headers()
+
+        async def send_with_quota(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = _with_headers(message, quota_headers)
+            await send(message)
+
+        if quota.exceeded:
+            await _send_error(RateLimited(quota.reset_seconds), scope, receive, send_with_quota)
+            return
+        await self.app(scope, receive, send_with_quota)
+
+
+# Outcomes that mean the request never ran are not kept, so the client may retry with the key.
+_NOT_STORED = frozenset({400, 401, 403, 413, 415, 422, 429})
+_REPLAYED_HEADERS = frozenset({"content-type", "location", "etag"})
+
+
+class IdempotencyMiddleware:
+    """Replays the first completed outcome of a POST for the same Idempotency-Key (DESIGN §5)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        authenticator: Authenticator,
+        store: IdempotencyStore,
+    ) -> None:
+        self.app = app
+        self.authenticator = authenticator
+        self.store = store
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = Headers(scope=scope)
+        key = headers.get("idempotency-key")
+        if key is None or scope["method"] != "POST" or not _is_api(scope):
+            await self.app(scope, receive, send)
+            return
+        if not 1 <= len(key) <= 255:
+            error = ValidationFailed.at(
+                ("header", "Idempotency-Key"), "The key must have 1 to 255 characters."
+            )
+            await _send_error(error, scope, receive, send)
+            return
+        token = bearer_token(headers)
+        principal = await self.authenticator.principal(token) if token else None
+        if principal is None:
+            await self.app(scope, receive, send)  # answered 401 downstream; nothing to store
+            return
+
+        body = await _read_body(receive)
+        fingerprint = hashlib.sha256(
+            b"\n".join([scope["path"].encode(), scope.get("query_string", b""), body])
+        ).hexdigest()
+        store = self.store
+        identity = (principal.workspace_id, principal.api_key_id, key)
+        claim, record = await store.claim(*identity, fingerprint)
+        if claim is Claim.MISMATCH:
+            mismatch = ValidationFailed.at(
+                ("header", "Idempotency-Key"),
+                "This key was used with a different request; use a new key for a new request.",
+            )
+            await _send_error(mismatch, scope, receive, send)
+            return
+        if claim is Claim.IN_FLIGHT:
+            in_flight = Conflict("A request with this Idempotency-Key is still being processed.")
+            await _send_error(in_flight, scope, receive, send)
+            return
+        if claim is Claim.COMPLETED and record is not None:
+            await _replay(record, send)
+            return
+        await self._run_and_store(scope, body, send, store, identity)
+
+    async def _run_and_store(
+        self,
+        scope: Scope,
+        body: bytes,
+        send: Send,
+        store: IdempotencyStore,
+        identity: tuple[Any, Any, str],
+    ) -> None:
+        status = 500
+        kept_headers: list[list[str]] = []
+        chunks: list[bytes] = []
+        body_sent = False
+
+        async def replay_receive() -> Message:
+            nonlocal body_sent
+            if body_sent:
+                return {"type": "http.disconnect"}
+            body_sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def capturing_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                kept_headers.extend(
+                    [name.decode(), value.decode()]
+                    for name, value in message.get("headers", [])
+                    if name.decode().lower() in _REPLAYED_HEADERS
+                )
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, replay_receive, capturing_send)
+        except BaseException:
+            await store.release(identity)
+            raise
+        if status >= 500 or status in _NOT_STORED:
+            await store.release(identity)
+        else:
+            await store.complete(identity, status, kept_headers, b"".join(chunks))
+
+
+async def _read_body(receive: Receive) -> bytes:
+    parts: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        parts.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(parts)
+
+
+async def _replay(record: IdempotencyRecord, send: Send) -> None:
+    headers = [(name.encode(), value.encode()) for name, value in record.response_headers or []]
+    headers.append((b"idempotent-replayed", b"true"))
+    status = record.response_status or 200
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": record.response_body or b""})

@@ -1,0 +1,158 @@
+"""The `kokyaku` command: serve, migrate, workspace, apikey, openapi."""
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings, get_settings
+from app.core.context import Actor, Context
+from app.core.errors import AppError
+from app.db import migrations
+from app.db.session import create_database
+from app.domain.access.schemas import ApiKeyCreate
+from app.domain.access.scopes import Scope
+from app.domain.access.service import ApiKeyService, WorkspaceService
+from app.logging import configure_logging
+
+T = TypeVar("T")
+DEFAULT_OPENAPI_PATH = Path("openapi/openapi.json")
+
+
+def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def run() -> T:
+        database = create_database(settings, pooled=False)
+        try:
+            async with database.writer() as session, session.begin():
+                return await work(session)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(run())
+
+
+def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> None:
+    migrations.upgrade(settings.database_url)
+    print("Database migrated to the latest revision.", file=sys.stderr)
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    secret = _in_transaction(settings, lambda s: WorkspaceService(s, Actor.cli()).bootstrap())
+    if secret is not None:
+        print(
+            "Created the workspace 'default' and its admin API key (shown only this once):\n"
+            f"\n    {secret}\n\n"
+            f'Try: curl -H "Authorization: Bearer {secret}" '
+            f"http://{args.host}:{args.port}/v1/users\n",
+            flush=True,
+        )
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=None,
+        proxy_headers=True,
+    )
+
+
+def cmd_workspace_create(settings: Settings, args: argparse.Namespace) -> None:
+    workspace = _in_transaction(
+        settings, lambda s: WorkspaceService(s, Actor.cli()).create(args.name)
+    )
+    print(workspace.id)
+
+
+def cmd_workspace_list(settings: Settings, _args: argparse.Namespace) -> None:
+    workspaces = _in_transaction(settings, lambda s: WorkspaceService(s, Actor.cli()).list())
+    for workspace in workspaces:
+        print(f"{workspace.id}\t{workspace.name}")
+
+
+def cmd_apikey_create(settings: Settings, args: argparse.Namespace) -> None:
+    request = ApiKeyCreate(
+        name=args.name,
+        scopes=[Scope(scope.strip()) for scope in args.scopes.split(",") if scope.strip()],
+        expires_at=datetime.fromisoformat(args.expires_at) if args.expires_at else None,
+    )
+
+    async def create(session: AsyncSession) -> str:
+        workspace = await WorkspaceService(session, Actor.cli()).by_name(args.workspace)
+        keys = ApiKeyService(session, Context(workspace.id, Actor.cli()))
+        _, secret = await keys.create(request)
+        return secret
+
+    print(_in_transaction(settings, create))
+
+
+def cmd_openapi(_settings: Settings, args: argparse.Namespace) -> None:
+    from app.main import create_app
+
+    schema = create_app(Settings(database_url="sqlite+aiosqlite://")).openapi()
+    path = Path(args.output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(schema, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    print(f"Wrote {path}", file=sys.stderr)
+
+
+def _parser(settings: Settings) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kokyaku", description="Kokyaku, a headless CRM API.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the API (creates a first admin key if empty)")
+    serve.add_argument("--host", default=settings.host)
+    serve.add_argument("--port", type=int, default=settings.port)
+    serve.add_argument("--workers", type=int, default=settings.workers)
+    serve.set_defaults(handler=cmd_serve)
+
+    commands.add_parser("migrate", help="upgrade the database schema").set_defaults(
+        handler=cmd_migrate
+    )
+
+    workspace = commands.add_parser("workspace", help="manage workspaces").add_subparsers(
+        dest="action", required=True
+    )
+    create = workspace.add_parser("create", help="create a workspace; prints its id")
+    create.add_argument("name")
+    create.set_defaults(handler=cmd_workspace_create)
+    workspace.add_parser("list", help="list workspaces").set_defaults(handler=cmd_workspace_list)
+
+    apikey = commands.add_parser("apikey", help="manage API keys").add_subparsers(
+        dest="action", required=True
+    )
+    key_create = apikey.add_parser("create", help="create a key; prints it alone on stdout")
+    key_create.add_argument("--workspace", required=True, help="workspace name")
+    key_create.add_argument(
+        "--scopes", required=True, help=f"comma-separated, of: {', '.join(s.value for s in Scope)}"
+    )
+    key_create.add_argument("--name", default="cli", help="a label for the key")
+    key_create.add_argument("--expires-at", help="ISO 8601 time with offset")
+    key_create.set_defaults(handler=cmd_apikey_create)
+
+    openapi = commands.add_parser("openapi", help="export the OpenAPI document")
+    openapi.add_argument("--output", default=str(DEFAULT_OPENAPI_PATH))
+    openapi.set_defaults(handler=cmd_openapi)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    settings = get_settings()
+    args = _parser(settings).parse_args(argv)
+    try:
+        args.handler(settings, args)
+    except AppError as error:
+        print(f"kokyaku: {error.detail}", file=sys.stderr)
+        sys.exit(1)
+    except ValueError as error:
+        print(f"kokyaku: {error}", file=sys.stderr)
+        sys.exit(2)

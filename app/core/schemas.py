@@ -1,0 +1,65 @@
+"""Base classes for the JSON shapes clients send and read."""
+
+from typing import Annotated, Any, ClassVar
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    GetJsonSchemaHandler,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
+
+
+class InputModel(BaseModel):
+    """What a client writes: unknown fields are rejected."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ResourceModel(BaseModel):
+    """What a client reads, built from entities."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    @classmethod
+    def snapshot(cls, entity: object) -> dict[str, Any]:
+        """The entity as the API shows it, as plain JSON values (for event payloads)."""
+        return cls.model_validate(entity).model_dump(mode="json")
+
+
+class UpdateModel(InputModel):
+    """A PATCH body: omitted fields stay as they are; null clears only the `nullable` fields."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*")
+    @classmethod
+    def _null_only_where_allowed(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name not in cls.nullable:
+            raise ValueError("This field cannot be cleared; omit it to keep its value.")
+        return value
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """Documents the non-nullable fields without `null`, as the validator enforces."""
+        schema = handler(core_schema)
+        properties = handler.resolve_ref_schema(schema).get("properties", {})
+        for name, prop in properties.items():
+            variants = prop.get("anyOf")
+            if name in cls.nullable or not variants:
+                continue
+            non_null = [variant for variant in variants if variant.get("type") != "null"]
+            if len(non_null) == 1:
+                prop.pop("anyOf")
+                prop.pop("default", None)
+                prop.update(non_null[0])
+        return schema
+
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]

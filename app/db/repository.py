@@ -1,0 +1,50 @@
+"""The base of every repository: queries are scoped to one workspace by construction."""
+
+from collections.abc import Mapping
+from typing import Any, ClassVar, Generic, TypeVar
+from uuid import UUID
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from app.db.base import WorkspaceScoped
+from app.db.pagination import Page, PageRequest, apply_page, make_page
+
+EntityT = TypeVar("EntityT", bound=WorkspaceScoped)
+
+
+class WorkspaceRepository(Generic[EntityT]):
+    """Reads and writes one entity type within one workspace.
+
+    Subclasses set `entity` and the columns a list may be sorted by (each NOT NULL, so that
+    keyset pagination is exact).
+    """
+
+    entity: ClassVar[type[Any]]
+    sortable: ClassVar[Mapping[str, InstrumentedAttribute[Any]]] = {}
+
+    def __init__(self, session: AsyncSession, workspace_id: UUID) -> None:
+        self.session = session
+        self.workspace_id = workspace_id
+
+    def select(self) -> Select[EntityT]:
+        return select(self.entity).where(self.entity.workspace_id == self.workspace_id)
+
+    async def get(self, entity_id: UUID) -> EntityT | None:
+        result = await self.session.execute(self.select().where(self.entity.id == entity_id))
+        return result.scalar_one_or_none()
+
+    def add(self, entity: EntityT) -> EntityT:
+        entity.workspace_id = self.workspace_id
+        self.session.add(entity)
+        return entity
+
+    async def delete(self, entity: EntityT) -> None:
+        await self.session.delete(entity)
+
+    async def page(self, stmt: Select[EntityT], request: PageRequest) -> Page[EntityT]:
+        sortable = {"created_at": self.entity.created_at, **self.sortable}
+        ordered = apply_page(stmt, request, sortable=sortable, tiebreak=self.entity.id)
+        rows = (await self.session.execute(ordered)).scalars().all()
+        return make_page(rows, request, sortable=sortable, tiebreak=self.entity.id)

@@ -1,0 +1,89 @@
+"""Engines and session factories for SQLite (embedded default) and PostgreSQL (production)."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import NullPool
+
+from app.config import Settings
+
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA synchronous=NORMAL",
+)
+
+
+@dataclass(frozen=True)
+class Database:
+    """One database, with separate session factories for reading and writing.
+
+    On SQLite a write transaction starts with BEGIN IMMEDIATE so that it waits for the single
+    writer lock up front (busy_timeout) instead of failing when a read transaction tries to
+    upgrade; reads start deferred and never block each other under WAL. On PostgreSQL both
+    factories share one engine.
+    """
+
+    engine: AsyncEngine
+    write_engine: AsyncEngine
+    reader: async_sessionmaker[AsyncSession]
+    writer: async_sessionmaker[AsyncSession]
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+        if self.write_engine is not self.engine:
+            await self.write_engine.dispose()
+
+
+def _sqlite_engine(url: str, *, begin: str, pooled: bool) -> AsyncEngine:
+    options: dict[str, Any] = {} if pooled else {"poolclass": NullPool}
+    engine = create_async_engine(url, **options)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Hand transaction control to the "begin" hook below instead of the driver's own.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(connection: Connection) -> None:
+        connection.exec_driver_sql(begin)
+
+    return engine
+
+
+def create_database(settings: Settings, *, pooled: bool = True) -> Database:
+    """Engines for `settings.database_url`; `pooled=False` opens a connection per session."""
+    url = settings.database_url
+    if url.startswith("sqlite"):
+        engine = _sqlite_engine(url, begin="BEGIN", pooled=pooled)
+        write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE", pooled=pooled)
+    else:
+        options: dict[str, Any] = (
+            {"pool_size": settings.database_pool_size, "max_overflow": settings.database_pool_size}
+            if pooled
+            else {"poolclass": NullPool}
+        )
+        engine = write_engine = create_async_engine(url, pool_pre_ping=True, **options)
+    return Database(
+        engine=engine,
+        write_engine=write_engine,
+        reader=async_sessionmaker(engine, expire_on_commit=False),
+        writer=async_sessionmaker(write_engine, expire_on_commit=False),
+    )

@@ -1,0 +1,1 @@
+"""Business domains: each holds its entities, repository and service side by side."""

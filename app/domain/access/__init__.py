@@ -1,0 +1,1 @@
+"""Workspaces, API keys and their scopes, team members, and the audit log."""

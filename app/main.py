@@ -1,0 +1,162 @@
+"""create_app(): settings, storage, middleware, error handlers, routers and lifespan."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import swagger_ui_bundle
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.cors import CORSMiddleware
+
+from app.api import health
+from app.api import v1 as api_v1
+from app.api.auth import Authenticator
+from app.api.errors import Problem, install_error_handlers
+from app.api.middleware import (
+    BodyLimitMiddleware,
+    IdempotencyMiddleware,
+    RateLimitMiddleware,
+    RequestContextMiddleware,
+)
+from app.api.ratelimit import create_rate_limiter
+from app.config import Settings, get_settings
+from app.core.idempotency import IdempotencyStore
+from app.db.session import create_database
+
+logger = logging.getLogger("kokyaku")
+
+API_DESCRIPTION = """\
+Kokyaku is a headless CRM: customers, interactions, purchases, pipelines and segments behind one
+REST API, whose every change is an event.
+
+Authenticate with `Authorization: Bearer kky_...`. Errors are RFC 9457 `application/problem+json`.
+Lists page with `limit` and `cursor`; writes take `Idempotency-Key` (POST) and `If-Match` (PATCH,
+DELETE).
+"""
+MAINTENANCE_INTERVAL_SECONDS = 3600
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    database = create_database(settings)
+    authenticator = Authenticator(database, ttl=settings.api_key_cache_seconds)
+    limiter = create_rate_limiter(
+        settings.redis_url, settings.rate_limit, settings.rate_limit_window_seconds
+    )
+    idempotency = IdempotencyStore(
+        database.writer, timedelta(seconds=settings.idempotency_ttl_seconds)
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        maintenance = asyncio.create_task(_maintain(idempotency))
+        try:
+            yield
+        finally:
+            maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await maintenance
+            await limiter.close()
+            await database.dispose()
+
+    app = FastAPI(
+        title="Kokyaku",
+        version="1.0.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.authenticator = authenticator
+
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(api_v1.router)
+    _install_docs(app)
+    _declare_problem_schema(app)
+
+    # Added innermost first: a request passes request context, CORS, body limit, rate limit,
+    # then idempotency.
+    app.add_middleware(IdempotencyMiddleware, authenticator=authenticator, store=idempotency)
+    app.add_middleware(RateLimitMiddleware, limiter=limiter)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "If-Match",
+                "X-Request-Id",
+            ],
+            expose_headers=[
+                "ETag",
+                "Link",
+                "Location",
+                "X-Request-Id",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+                "Retry-After",
+            ],
+        )
+    app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
+    return app
+
+
+async def _maintain(idempotency: IdempotencyStore) -> None:
+    while True:
+        await asyncio.sleep(MAINTENANCE_INTERVAL_SECONDS)
+        try:
+            purged = await idempotency.purge_expired()
+            logger.info("purged expired idempotency records", extra={"count": purged})
+        except Exception:
+            logger.exception("maintenance failed")
+
+
+def _install_docs(app: FastAPI) -> None:
+    """Swagger UI served from the installed package, so /docs works without internet access."""
+    app.mount(
+        "/docs-assets",
+        StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+        name="docs-assets",
+    )
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Kokyaku API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
+
+
+def _declare_problem_schema(app: FastAPI) -> None:
+    """Adds the Problem schema that every error response refers to."""
+    original = app.openapi
+
+    def openapi() -> dict[str, object]:
+        if app.openapi_schema is None:
+            schema = original()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components["Problem"] = Problem.model_json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
+            components.update(components["Problem"].pop("$defs", {}))
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
