@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from app.config import Settings
 from app.core.context import Actor, Context
 from app.db import migrations
-from app.db.session import Database, create_database
+from app.db.session import Database
 from app.domain.access.schemas import ApiKeyCreate
 from app.domain.access.scopes import Scope
 from app.domain.access.service import ApiKeyService, WorkspaceService

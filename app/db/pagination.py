@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from sqlalchemy import Select, tuple_
+from sqlalchemy import Select, literal, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -48,7 +48,7 @@ def _key_from_json(value: Any, python_type: type) -> Any:
             return datetime.fromisoformat(value)
         if python_type is UUID:
             return UUID(value)
-        if isinstance(value, python_type):
+        if python_type in (str, int) and type(value) is python_type:
             return value
     except (TypeError, ValueError):
         pass
@@ -78,14 +78,15 @@ def apply_page(
         raw_key = decode_cursor(request.cursor, request.sort)
         if len(raw_key) != len(key_columns):
             raise ValidationFailed.at(CURSOR_LOC, "The cursor is malformed.")
-        key = [
-            _key_from_json(value, col.type.python_type)
-            for value, col in zip(raw_key, key_columns, strict=True)
-        ]
+        # Typed literals, so the key is bound the way the column stores it (UUID, UTC time).
+        key = tuple_(
+            *(
+                literal(_key_from_json(value, col.type.python_type), col.type)
+                for value, col in zip(raw_key, key_columns, strict=True)
+            )
+        )
         position: ColumnElement[bool] = (
-            tuple_(*key_columns) < tuple_(*key)
-            if descending
-            else tuple_(*key_columns) > tuple_(*key)
+            tuple_(*key_columns) < key if descending else tuple_(*key_columns) > key
         )
         stmt = stmt.where(position)
     ordering = [col.desc() if descending else col.asc() for col in key_columns]
