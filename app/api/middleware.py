@@ -221,9 +221,7 @@ class IdempotencyMiddleware:
             return
 
         body = await _read_body(receive)
-        fingerprint = hashlib.sha256(
-            b"\n".join([scope["path"].encode(), scope.get("query_string", b""), body])
-        ).hexdigest()
+        fingerprint = request_fingerprint(scope["path"], scope.get("query_string", b""), body)
         store = self.store
         identity = (principal.workspace_id, principal.api_key_id, key)
         claim, record = await store.claim(*identity, fingerprint)
@@ -285,6 +283,11 @@ class IdempotencyMiddleware:
             await store.release(identity)
         else:
             await store.complete(identity, status, kept_headers, b"".join(chunks))
+
+
+def request_fingerprint(path: str, query_string: bytes, body: bytes) -> str:
+    """What makes two POSTs with one Idempotency-Key the same request."""
+    return hashlib.sha256(b"\n".join([path.encode(), query_string, body])).hexdigest()
 
 
 async def _read_body(receive: Receive) -> bytes:
