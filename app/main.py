@@ -79,7 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     app.include_router(health.router)
-    app.include_router(api_v1.router)
+    for router in api_v1.routers:
+        app.include_router(router)
     _install_docs(app)
     _declare_problem_schema(app)
 

@@ -73,6 +73,14 @@ def discard_database(url: str) -> None:
         drop_postgres_database(url)
 
 
+@pytest.fixture
+def unmigrated_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """An empty database of `backend` for this test alone."""
+    url = empty_database_url(backend, tmp_path)
+    yield url
+    discard_database(url)
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)

@@ -2,17 +2,18 @@
 
 from uuid import UUID
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import Request, Response, status
 
 from app.api.deps import PageDep, ReadUnit, Unit, WriteUnit, get_authenticator
 from app.api.errors import problem_responses
 from app.api.responses import created_at_location, list_response
+from app.api.v1.routing import resource_router
 from app.api.v1.schemas.common import ListResponse
 from app.domain.access.schemas import ApiKey, ApiKeyCreate, ApiKeyCreated
 from app.domain.access.scopes import Scope
 from app.domain.access.service import ApiKeyService
 
-router = APIRouter(prefix="/api-keys", tags=["api keys"])
+router = resource_router("/api-keys", "api keys")
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create an API key")

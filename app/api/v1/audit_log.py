@@ -3,17 +3,18 @@
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 
 from app.api.deps import ReadUnit, Unit, page_params
 from app.api.responses import list_response
+from app.api.v1.routing import resource_router
 from app.api.v1.schemas.common import ListResponse
 from app.api.v1.schemas.events import AuditEntry
 from app.db.pagination import PageRequest
 from app.domain.access.scopes import Scope
 from app.domain.outbox.service import EventFeedService
 
-router = APIRouter(prefix="/audit-log", tags=["audit log"])
+router = resource_router("/audit-log", "audit log")
 
 
 @router.get(

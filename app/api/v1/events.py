@@ -2,15 +2,16 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from app.api.deps import ReadUnit, Unit
+from app.api.v1.routing import resource_router
 from app.api.v1.schemas.events import EventEnvelope, EventFeed
 from app.db.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.domain.access.scopes import Scope
 from app.domain.outbox.service import EventFeedService, envelope
 
-router = APIRouter(prefix="/events", tags=["events"])
+router = resource_router("/events", "events")
 
 
 @router.get(

@@ -3,17 +3,18 @@
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import Query, Request, Response, status
 
 from app.api.deps import IfMatchDep, PageDep, ReadUnit, Unit, WriteUnit
 from app.api.errors import problem_responses
 from app.api.responses import created_at_location, list_response, set_etag
+from app.api.v1.routing import resource_router
 from app.api.v1.schemas.common import ListResponse
 from app.domain.access.schemas import User, UserCreate, UserUpdate
 from app.domain.access.scopes import Scope
 from app.domain.access.service import UserService
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = resource_router("/users", "users")
 
 
 @router.post(

@@ -1,15 +1,16 @@
 """The caller's own workspace: /v1/workspace."""
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from app.api.deps import IfMatchDep, ReadUnit, Unit, WriteUnit
 from app.api.errors import problem_responses
 from app.api.responses import set_etag
+from app.api.v1.routing import resource_router
 from app.domain.access.schemas import Workspace, WorkspaceUpdate
 from app.domain.access.scopes import Scope
 from app.domain.access.service import WorkspaceService
 
-router = APIRouter(prefix="/workspace", tags=["workspace"])
+router = resource_router("/workspace", "workspace")
 
 
 @router.get("", summary="Get the workspace this key belongs to")

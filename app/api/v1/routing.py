@@ -1,0 +1,22 @@
+"""The router every v1 resource module starts from, so shared rules are declared once."""
+
+from fastapi import APIRouter, Depends
+
+from app.api.deps import require_json
+from app.api.errors import problem_responses
+
+API_PREFIX = "/v1"
+
+
+def resource_router(path: str, tag: str) -> APIRouter:
+    """A router for `/v1{path}`: JSON bodies only, and the problems any operation can answer.
+
+    Each route keeps its full path (not nested under a /v1 router) so that logs and metrics
+    label requests by their complete route template.
+    """
+    return APIRouter(
+        prefix=API_PREFIX + path,
+        tags=[tag],
+        dependencies=[Depends(require_json)],
+        responses=problem_responses(401, 403, 413, 415, 422, 429, 500, 503),
+    )
