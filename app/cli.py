@@ -62,6 +62,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         port=args.port,
         workers=args.workers,
         log_config=None,
+        lifespan="on",
         proxy_headers=True,
     )
 

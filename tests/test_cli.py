@@ -1,9 +1,15 @@
 """The `kokyaku` command as scripts use it: real processes on a real database."""
 
+import json
 import os
+import re
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import httpx
 
 from app.main import create_app
 from tests.api.test_conventions import client_for
@@ -63,3 +69,50 @@ def test_openapi_export_writes_the_document(tmp_path: Path) -> None:
     result = kokyaku("sqlite+aiosqlite://", "openapi", "--output", str(target))
     assert result.returncode == 0, result.stderr
     assert '"/v1/users"' in target.read_text(encoding="utf-8")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_serve_bootstraps_an_empty_database_and_serves(tmp_path: Path) -> None:
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+    assert kokyaku(database_url, "migrate").returncode == 0
+    port = _free_port()
+    env = {**os.environ, "KOKYAKU_DATABASE_URL": database_url, "KOKYAKU_LOG_LEVEL": "INFO"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        banner = "".join(server.stdout.readline() for _ in range(3))
+        secret = re.search(r"kky_[\w-]+", banner)
+        assert secret is not None, banner
+        response = _wait_for(f"http://127.0.0.1:{port}/v1/users", secret.group(0))
+        assert response.status_code == 200
+        assert response.json() == {"data": [], "next_cursor": None}
+    finally:
+        server.terminate()
+        _, errors = server.communicate(timeout=20)
+    logged = [json.loads(line) for line in errors.splitlines() if line.startswith("{")]
+    assert any(entry.get("route") == "/v1/users" for entry in logged)
+    assert not any("unsupported" in entry["msg"] for entry in logged)
+    assert not any(entry["level"] == "error" for entry in logged)
+
+
+def _wait_for(url: str, secret: str) -> httpx.Response:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return httpx.get(url, headers={"Authorization": f"Bearer {secret}"}, timeout=2)
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)

@@ -203,9 +203,12 @@ class IdempotencyMiddleware:
         self.store = store
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not _is_api(scope) or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
         headers = Headers(scope=scope)
         key = headers.get("idempotency-key")
-        if key is None or scope["method"] != "POST" or not _is_api(scope):
+        if key is None:
             await self.app(scope, receive, send)
             return
         if not 1 <= len(key) <= 255:
