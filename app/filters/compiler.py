@@ -1,0 +1,222 @@
+"""Compiling parsed filters into one SQLAlchemy boolean expression (never string-built SQL).
+
+Every condition is definite: it is true or false, never NULL, so `not` means what it says and
+an unset field fails `eq` but passes `ne`.
+"""
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import and_, false, not_, or_, true
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.core.errors import ValidationFailed
+from app.filters.fields import Field, FieldRegistry, Kind
+from app.filters.model import AllOf, AnyOf, Condition, FilterProblems, Node, Not, parse_filter
+
+MAX_LIST_VALUES = 1000
+_PERIOD = re.compile(r"^([1-9][0-9]{0,4})([hdwmy])$")
+
+
+class _Invalid(Exception):
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+def relative_start(period: Any, now: datetime) -> datetime:
+    """The start of "the last `period`" before `now`: "24h", "30d", "12w", "6m" or "1y"."""
+    match = _PERIOD.match(period) if isinstance(period, str) else None
+    if match is None:
+        raise _Invalid('Give a period such as "24h", "30d", "12w", "6m" or "1y".')
+    amount, unit = int(match.group(1)), match.group(2)
+    if unit in "hdw":
+        hours = {"h": 1, "d": 24, "w": 24 * 7}[unit]
+        return now - timedelta(hours=amount * hours)
+    months = amount * (12 if unit == "y" else 1)
+    year, month = divmod(now.year * 12 + now.month - 1 - months, 12)
+    if year < 1:
+        raise _Invalid("The period reaches before the year 1.")
+    return _clamp_day(now, year, month + 1)
+
+
+def _clamp_day(moment: datetime, year: int, month: int) -> datetime:
+    for day in range(moment.day, 27, -1):
+        try:
+            return moment.replace(year=year, month=month, day=day)
+        except ValueError:
+            continue
+    return moment.replace(year=year, month=month, day=min(moment.day, 28))
+
+
+def _scalar(kind: Kind, value: Any, field: Field) -> Any:
+    if value is None:
+        raise _Invalid("A value is required.")
+    if kind in (Kind.TEXT, Kind.ENUM):
+        if not isinstance(value, str):
+            raise _Invalid("Expected a string.")
+        if field.options is not None and value not in field.options:
+            raise _Invalid(f"Expected one of: {', '.join(sorted(field.options))}.")
+        return value
+    if kind is Kind.NUMBER:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _Invalid("Expected a number.")
+        return value
+    if kind is Kind.BOOLEAN:
+        if not isinstance(value, bool):
+            raise _Invalid("Expected true or false.")
+        return value
+    if kind is Kind.UUID:
+        return _parsed(UUID, value, "Expected an id.")
+    if kind is Kind.DATE:
+        return _parsed(date.fromisoformat, value, "Expected a date as YYYY-MM-DD.")
+    if kind is Kind.DATETIME:
+        return _moment(value)
+    raise _Invalid("This field takes no single value.")
+
+
+def _moment(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise _Invalid("Expected an RFC 3339 time.")
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise _Invalid("Expected an RFC 3339 time, e.g. 2026-11-20T10:00:00+09:00.") from error
+    if moment.tzinfo is None:
+        if len(value) == 10:  # a plain date means its midnight in UTC
+            return moment.replace(tzinfo=UTC)
+        raise _Invalid("Give the time with its offset, e.g. +09:00 or Z.")
+    return moment.astimezone(UTC)
+
+
+def _parsed(parse: Any, value: Any, message: str) -> Any:
+    if not isinstance(value, str):
+        raise _Invalid(message)
+    try:
+        return parse(value)
+    except ValueError as error:
+        raise _Invalid(message) from error
+
+
+def _values(kind: Kind, value: Any, field: Field) -> list[Any]:
+    if not isinstance(value, list) or not value:
+        raise _Invalid("Expected a non-empty list.")
+    if len(value) > MAX_LIST_VALUES:
+        raise _Invalid(f"At most {MAX_LIST_VALUES} values.")
+    return [field.to_sql(_scalar(kind, item, field)) for item in value]
+
+
+def _definite(
+    expression: ColumnElement[Any], condition: ColumnElement[bool]
+) -> ColumnElement[bool]:
+    return and_(expression.is_not(None), condition)
+
+
+def _compile_list(field: Field, op: str, value: Any) -> ColumnElement[bool]:
+    assert field.has is not None
+    assert field.non_empty is not None
+    if op == "is_set":
+        return field.non_empty()
+    if op == "is_not_set":
+        return not_(field.non_empty())
+    if op == "contains":
+        return field.has(field.to_sql(_scalar(field.element_kind, value, field)))
+    members = [field.has(item) for item in _values(field.element_kind, value, field)]
+    return or_(*members) if op == "in" else and_(*members)
+
+
+def _compile_scalar(field: Field, op: str, value: Any, now: datetime) -> ColumnElement[bool]:
+    expression = field.expression
+    assert expression is not None
+    kind = field.kind
+    if op == "is_set":
+        present = expression.is_not(None)
+        return and_(present, expression != "") if kind is Kind.TEXT else present
+    if op == "is_not_set":
+        absent = expression.is_(None)
+        return or_(absent, expression == "") if kind is Kind.TEXT else absent
+    if op == "ne":
+        return or_(expression.is_(None), expression != field.to_sql(_scalar(kind, value, field)))
+    if op == "not_in":
+        return or_(expression.is_(None), expression.not_in(_values(kind, value, field)))
+    if op == "in":
+        return _definite(expression, expression.in_(_values(kind, value, field)))
+    if op in ("within_last", "not_within_last"):
+        start = relative_start(value, now)
+        bound = field.to_sql(start.date() if kind is Kind.DATE else start)
+        if op == "within_last":
+            return _definite(expression, expression >= bound)
+        return or_(expression.is_(None), expression < bound)
+    if op == "between":
+        if not isinstance(value, list) or len(value) != 2:
+            raise _Invalid("Expected [low, high].")
+        low, high = (field.to_sql(_scalar(kind, item, field)) for item in value)
+        return _definite(expression, expression.between(low, high))
+    operand = field.to_sql(_scalar(kind, value, field))
+    if op == "contains":
+        return _definite(expression, expression.icontains(operand, autoescape=True))
+    if op == "starts_with":
+        return _definite(expression, expression.istartswith(operand, autoescape=True))
+    comparisons = {
+        "eq": expression == operand,
+        "lt": expression < operand,
+        "lte": expression <= operand,
+        "gt": expression > operand,
+        "gte": expression >= operand,
+    }
+    return _definite(expression, comparisons[op])
+
+
+class _Compiler:
+    def __init__(self, registry: FieldRegistry, now: datetime, problems: FilterProblems) -> None:
+        self.registry = registry
+        self.now = now
+        self.problems = problems
+
+    def node(self, node: Node) -> ColumnElement[bool]:
+        if isinstance(node, AllOf):
+            return and_(true(), *(self.node(child) for child in node.children))
+        if isinstance(node, AnyOf):
+            return or_(false(), *(self.node(child) for child in node.children))
+        if isinstance(node, Not):
+            return not_(self.node(node.child))
+        return self.condition(node)
+
+    def condition(self, condition: Condition) -> ColumnElement[bool]:
+        field = self.registry.resolve(condition.field)
+        if field is None:
+            self.problems.add((*condition.path, "field"), f"Unknown field '{condition.field}'.")
+            return false()
+        if condition.op not in field.operators:
+            allowed = ", ".join(sorted(field.operators))
+            self.problems.add(
+                (*condition.path, "op"),
+                f"'{condition.op}' does not apply to {condition.field}; use one of: {allowed}.",
+            )
+            return false()
+        if condition.op in ("is_set", "is_not_set") and condition.value is not None:
+            self.problems.add((*condition.path, "value"), f"'{condition.op}' takes no value.")
+            return false()
+        try:
+            if field.kind is Kind.LIST:
+                return _compile_list(field, condition.op, condition.value)
+            return _compile_scalar(field, condition.op, condition.value, self.now)
+        except _Invalid as invalid:
+            self.problems.add((*condition.path, "value"), invalid.message)
+            return false()
+
+
+def compile_filter(
+    raw: Any, registry: FieldRegistry, *, now: datetime, path: Sequence[str | int]
+) -> ColumnElement[bool]:
+    """`raw` as one boolean SQL expression; 422 naming every problem's JSON path."""
+    problems = FilterProblems()
+    node = parse_filter(raw, path, problems)
+    expression = _Compiler(registry, now, problems).node(node) if node is not None else false()
+    if problems:
+        first_path, first_message = problems.items[0]
+        where = ".".join(str(part) for part in first_path)
+        raise ValidationFailed(f"{where}: {first_message}", problems.items)
+    return expression

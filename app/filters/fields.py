@@ -1,0 +1,80 @@
+"""What a filter may name: each field's kind, its SQL expression, and the operators it takes."""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.sql.elements import ColumnElement
+
+
+class Kind(StrEnum):
+    TEXT = "text"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    DATETIME = "datetime"
+    ENUM = "enum"
+    UUID = "uuid"
+    LIST = "list"
+
+
+_COMMON = frozenset({"is_set", "is_not_set"})
+_EQUALITY = frozenset({"eq", "ne", "in", "not_in"}) | _COMMON
+_ORDERED = _EQUALITY | frozenset({"lt", "lte", "gt", "gte", "between"})
+_TIMED = _ORDERED | frozenset({"within_last", "not_within_last"})
+
+OPERATORS: Mapping[Kind, frozenset[str]] = {
+    Kind.TEXT: _EQUALITY | frozenset({"contains", "starts_with"}),
+    Kind.NUMBER: _ORDERED,
+    Kind.BOOLEAN: frozenset({"eq", "ne"}) | _COMMON,
+    Kind.DATE: _TIMED,
+    Kind.DATETIME: _TIMED,
+    Kind.ENUM: _EQUALITY,
+    Kind.UUID: _EQUALITY,
+    Kind.LIST: frozenset({"contains", "in", "all_of"}) | _COMMON,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """A filterable field.
+
+    Scalar kinds compare `expression`. A LIST field instead gives `has(value)`, true when the
+    list holds `value`, and `non_empty`, true when it holds anything.
+    """
+
+    kind: Kind
+    expression: ColumnElement[Any] | None = None
+    options: frozenset[str] | None = None
+    element_kind: Kind = Kind.TEXT
+    has: Callable[[Any], ColumnElement[bool]] | None = None
+    non_empty: Callable[[], ColumnElement[bool]] | None = None
+    to_sql: Callable[[Any], Any] = field(default=lambda value: value)
+
+    @property
+    def operators(self) -> frozenset[str]:
+        return OPERATORS[self.kind]
+
+
+class FieldRegistry:
+    """Fields by name; names under a prefix such as `attributes.` may be resolved on demand."""
+
+    def __init__(
+        self,
+        fields: Mapping[str, Field],
+        prefixed: Mapping[str, Callable[[str], Field | None]] | None = None,
+    ) -> None:
+        self.fields = fields
+        self.prefixed = prefixed or {}
+
+    def resolve(self, name: str) -> Field | None:
+        known = self.fields.get(name)
+        if known is not None:
+            return known
+        prefix, dot, rest = name.partition(".")
+        resolver = self.prefixed.get(prefix)
+        return resolver(rest) if dot and rest and resolver is not None else None
+
+    def names(self) -> list[str]:
+        return sorted([*self.fields, *(f"{prefix}.*" for prefix in self.prefixed)])
