@@ -75,7 +75,7 @@ def cmd_workspace_create(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_workspace_list(settings: Settings, _args: argparse.Namespace) -> None:
-    workspaces = _in_transaction(settings, lambda s: WorkspaceService(s, Actor.cli()).list())
+    workspaces = _in_transaction(settings, lambda s: WorkspaceService(s, Actor.cli()).page())
     for workspace in workspaces:
         print(f"{workspace.id}\t{workspace.name}")
 

@@ -1,7 +1,7 @@
 """Every error as RFC 9457 problem+json: one renderer, one handler per exception family."""
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -13,7 +13,13 @@ from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from app.core.errors import PROBLEM_TYPE_PREFIX, AppError, Conflict, ServiceUnavailable
+from app.core.errors import (
+    PROBLEM_TYPE_PREFIX,
+    AppError,
+    Conflict,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 logger = logging.getLogger("kokyaku.api")
@@ -64,13 +70,22 @@ def problem_response(
     )
 
 
+def problem_body(error: AppError) -> dict[str, Any]:
+    """The problem document of `error`, e.g. for one item of a batch answer."""
+    return {
+        "type": error.type,
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+        **error.extensions,
+    }
+
+
 def app_error_response(error: AppError) -> Response:
-    return problem_response(
-        error.status,
-        slug=error.slug,
-        title=error.title,
-        detail=error.detail,
-        extensions=error.extensions,
+    return Response(
+        orjson.dumps(problem_body(error)),
+        status_code=error.status,
+        media_type=PROBLEM_MEDIA_TYPE,
         headers=error.headers(),
     )
 
@@ -80,13 +95,6 @@ def internal_error_response() -> Response:
     return problem_response(
         500, slug=slug, title=title, detail="The server failed; the error has been logged."
     )
-
-
-def _validation_message(error: Mapping[str, Any]) -> str:
-    if error.get("type") == "extra_forbidden":
-        return "Unknown field."
-    message = str(error.get("msg", "Invalid value."))
-    return message.removeprefix("Value error, ")
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -133,17 +141,7 @@ async def _handle_app_error(_request: Request, error: AppError) -> Response:
 
 
 async def _handle_validation(_request: Request, error: RequestValidationError) -> Response:
-    errors: Iterable[Mapping[str, Any]] = error.errors()
-    items = [{"loc": list(item["loc"]), "message": _validation_message(item)} for item in errors]
-    first = items[0] if items else {"loc": [], "message": "Invalid request."}
-    where = ".".join(str(part) for part in first["loc"])
-    return problem_response(
-        422,
-        slug="validation-failed",
-        title="Validation failed",
-        detail=f"{where}: {first['message']}" if where else str(first["message"]),
-        extensions={"errors": items},
-    )
+    return app_error_response(ValidationFailed.from_errors(error.errors()))
 
 
 async def _handle_http(_request: Request, error: StarletteHTTPException) -> Response:

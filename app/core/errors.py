@@ -1,6 +1,6 @@
 """The one error hierarchy: every failure a client can cause is an AppError with a status."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 PROBLEM_TYPE_PREFIX = "urn:kokyaku:problem:"
@@ -74,6 +74,13 @@ class UnsupportedMediaType(AppError):
     title = "Unsupported media type"
 
 
+def validation_message(error: Mapping[str, Any]) -> str:
+    """A Pydantic error's message, as clients read it."""
+    if error.get("type") == "extra_forbidden":
+        return "Unknown field."
+    return str(error.get("msg", "Invalid value.")).removeprefix("Value error, ")
+
+
 class ValidationFailed(AppError):
     status = 422
     slug = "validation-failed"
@@ -86,7 +93,21 @@ class ValidationFailed(AppError):
 
     @classmethod
     def at(cls, loc: Sequence[str | int], message: str) -> "ValidationFailed":
-        return cls(message, [(loc, message)])
+        return cls(f"{_where(loc)}: {message}", [(loc, message)])
+
+    @classmethod
+    def from_errors(
+        cls, errors: Iterable[Mapping[str, Any]], prefix: Sequence[str | int] = ()
+    ) -> "ValidationFailed":
+        """From Pydantic's error list, each location prefixed by `prefix`."""
+        items = [((*prefix, *error["loc"]), validation_message(error)) for error in errors]
+        first_loc, first_message = items[0] if items else ((), "Invalid request.")
+        detail = f"{_where(first_loc)}: {first_message}" if first_loc else first_message
+        return cls(detail, items)
+
+
+def _where(loc: Sequence[str | int]) -> str:
+    return ".".join(str(part) for part in loc)
 
 
 class RateLimited(AppError):

@@ -23,4 +23,3 @@ CURRENCY_EXPONENTS: dict[str, int] = {**dict.fromkeys(_TWO_DECIMALS, 2), **_EXPO
 
 def is_currency(code: str) -> bool:
     return code in CURRENCY_EXPONENTS
-

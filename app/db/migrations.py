@@ -11,6 +11,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
+# Indexes only PostgreSQL has (trigram and JSONB GIN), created by migrations outside the models.
+POSTGRESQL_ONLY_INDEXES = frozenset(
+    {"ix_customer_search_trgm", "ix_company_search_trgm", "ix_customer_tags_gin"}
+)
+
+
+def include_object(
+    _object: object, name: str | None, type_: str, _reflected: bool, _compare_to: object
+) -> bool:
+    """Leaves PostgreSQL-only indexes out of the comparison of models and database."""
+    return not (type_ == "index" and name in POSTGRESQL_ONLY_INDEXES)
+
 
 def alembic_config(database_url: str) -> Config:
     config = Config(str(PROJECT_ROOT / "alembic.ini"))

@@ -10,7 +10,7 @@ from sqlalchemy import Select, literal, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
-from app.core.cursors import CURSOR_LOC, decode_cursor, encode_cursor
+from app.core.cursors import decode_cursor, encode_cursor
 from app.core.errors import ValidationFailed
 
 T = TypeVar("T")
@@ -24,6 +24,7 @@ class PageRequest:
     limit: int = DEFAULT_LIMIT
     cursor: str | None = None
     sort: str = "created_at"
+    origin: str = "query"  # where the client gave these: "query" or "body", for error paths
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +41,7 @@ def _key_to_json(value: Any) -> Any:
     return value
 
 
-def _key_from_json(value: Any, python_type: type) -> Any:
+def _key_from_json(value: Any, python_type: type, loc: tuple[str, ...]) -> Any:
     if value is None:
         return None
     try:
@@ -52,7 +53,7 @@ def _key_from_json(value: Any, python_type: type) -> Any:
             return value
     except (TypeError, ValueError):
         pass
-    raise ValidationFailed.at(CURSOR_LOC, "The cursor is malformed.")
+    raise ValidationFailed.at(loc, "The cursor is malformed.")
 
 
 def apply_page(
@@ -70,18 +71,19 @@ def apply_page(
     column = sortable.get(request.sort.removeprefix("-"))
     if column is None:
         allowed = ", ".join(sorted(f"{name}, -{name}" for name in sortable))
-        raise ValidationFailed.at(("query", "sort"), f"Sort by one of: {allowed}.")
+        raise ValidationFailed.at((request.origin, "sort"), f"Sort by one of: {allowed}.")
     key_columns: tuple[InstrumentedAttribute[Any], ...] = (
         (column,) if column is tiebreak else (column, tiebreak)
     )
     if request.cursor is not None:
-        raw_key = decode_cursor(request.cursor, request.sort)
+        cursor_loc = (request.origin, "cursor")
+        raw_key = decode_cursor(request.cursor, request.sort, loc=cursor_loc)
         if len(raw_key) != len(key_columns):
-            raise ValidationFailed.at(CURSOR_LOC, "The cursor is malformed.")
+            raise ValidationFailed.at(cursor_loc, "The cursor is malformed.")
         # Typed literals, so the key is bound the way the column stores it (UUID, UTC time).
         key = tuple_(
             *(
-                literal(_key_from_json(value, col.type.python_type), col.type)
+                literal(_key_from_json(value, col.type.python_type, cursor_loc), col.type)
                 for value, col in zip(raw_key, key_columns, strict=True)
             )
         )

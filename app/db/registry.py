@@ -3,6 +3,25 @@
 from app.core.idempotency import IdempotencyRecord
 from app.db.base import Base
 from app.domain.access.entities import ApiKey, User, Workspace
+from app.domain.company.entities import Company
+from app.domain.customer.entities import (
+    Customer,
+    CustomerIdentity,
+    CustomerRedirect,
+    FieldDefinition,
+)
 from app.domain.outbox.entities import DomainEvent
 
-__all__ = ["ApiKey", "Base", "DomainEvent", "IdempotencyRecord", "User", "Workspace"]
+__all__ = [
+    "ApiKey",
+    "Base",
+    "Company",
+    "Customer",
+    "CustomerIdentity",
+    "CustomerRedirect",
+    "DomainEvent",
+    "FieldDefinition",
+    "IdempotencyRecord",
+    "User",
+    "Workspace",
+]

@@ -1,6 +1,6 @@
 """The base of every repository: queries are scoped to one workspace by construction."""
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, ClassVar, Generic, TypeVar
 from uuid import UUID
 
@@ -34,6 +34,15 @@ class WorkspaceRepository(Generic[EntityT]):
     async def get(self, entity_id: UUID) -> EntityT | None:
         result = await self.session.execute(self.select().where(self.entity.id == entity_id))
         return result.scalar_one_or_none()
+
+    async def existing_ids(self, ids: Collection[UUID]) -> set[UUID]:
+        """Which of `ids` exist in this workspace, in one query."""
+        if not ids:
+            return set()
+        stmt = select(self.entity.id).where(
+            self.entity.workspace_id == self.workspace_id, self.entity.id.in_(ids)
+        )
+        return set((await self.session.execute(stmt)).scalars())
 
     def add(self, entity: EntityT) -> EntityT:
         entity.workspace_id = self.workspace_id

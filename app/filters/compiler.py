@@ -205,7 +205,9 @@ class _Compiler:
             return _compile_scalar(field, condition.op, condition.value, self.now)
         except _Invalid as invalid:
             self.problems.add((*condition.path, "value"), invalid.message)
-            return false()
+        except ValueError as error:  # a field's own conversion refused the value
+            self.problems.add((*condition.path, "value"), str(error))
+        return false()
 
 
 def compile_filter(

@@ -5,7 +5,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.elements import ColumnElement
+
+Expression = ColumnElement[Any] | QueryableAttribute[Any]
 
 
 class Kind(StrEnum):
@@ -45,7 +48,7 @@ class Field:
     """
 
     kind: Kind
-    expression: ColumnElement[Any] | None = None
+    expression: Expression | None = None
     options: frozenset[str] | None = None
     element_kind: Kind = Kind.TEXT
     has: Callable[[Any], ColumnElement[bool]] | None = None

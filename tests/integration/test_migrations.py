@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db import migrations
+from app.db.migrations import include_object
 from app.db.registry import Base
 
 
@@ -33,7 +34,9 @@ def test_upgrade_downgrade_upgrade(unmigrated_database_url: str) -> None:
 
 async def test_models_and_migrations_do_not_drift(database_url: str) -> None:
     def differences(connection: Connection) -> list[object]:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_object": include_object}
+        )
         return list(compare_metadata(context, Base.metadata))
 
     engine = create_async_engine(database_url)

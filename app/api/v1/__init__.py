@@ -2,8 +2,18 @@
 
 from fastapi import APIRouter
 
-from app.api.v1 import api_keys, audit_log, events, users, workspace
+from app.api.v1 import (
+    api_keys,
+    audit_log,
+    companies,
+    customers,
+    events,
+    fields,
+    users,
+    workspace,
+)
 
 routers: list[APIRouter] = [
-    module.router for module in (workspace, api_keys, users, audit_log, events)
+    module.router
+    for module in (customers, companies, fields, workspace, api_keys, users, audit_log, events)
 ]

@@ -29,7 +29,7 @@ async def create_api_key(
 async def list_api_keys(
     request: Request, response: Response, page: PageDep, unit: Unit = ReadUnit(Scope.ADMIN)
 ) -> ListResponse[ApiKey]:
-    keys = await ApiKeyService(unit.session, unit.context).list(page)
+    keys = await ApiKeyService(unit.session, unit.context).page(page)
     return list_response(request, response, keys, ApiKey.model_validate)
 
 

@@ -41,7 +41,7 @@ async def list_users(
     active: bool | None = None,
     unit: Unit = ReadUnit(Scope.USERS_READ),
 ) -> ListResponse[User]:
-    users = await UserService(unit.session, unit.context).list(page, role=role, active=active)
+    users = await UserService(unit.session, unit.context).page(page, role=role, active=active)
     return list_response(request, response, users, User.model_validate)
 
 

@@ -22,15 +22,19 @@ async def get_workspace(response: Response, unit: Unit = ReadUnit(Scope.ADMIN)) 
     return Workspace.model_validate(workspace)
 
 
-@router.patch("", responses=problem_responses(409, 412), summary="Rename the workspace")
+@router.patch(
+    "",
+    responses=problem_responses(409, 412),
+    summary="Rename the workspace or change its lifecycle stages",
+)
 async def update_workspace(
     body: WorkspaceUpdate,
     response: Response,
     if_match: IfMatchDep,
     unit: Unit = WriteUnit(Scope.ADMIN),
 ) -> Workspace:
-    workspace = await WorkspaceService(unit.session, unit.context.actor).rename(
-        unit.context.workspace_id, body.name, expected_versions=if_match
+    workspace = await WorkspaceService(unit.session, unit.context.actor).update(
+        unit.context.workspace_id, body, expected_versions=if_match
     )
     set_etag(response, workspace.version)
     return Workspace.model_validate(workspace)

@@ -10,6 +10,8 @@ from app.core.ids import uuid7
 from app.db.base import Base, Timestamped, Versioned, WorkspaceScoped
 from app.db.types import JsonDocument, UtcDateTime
 
+DEFAULT_LIFECYCLE_STAGES = ("lead", "prospect", "customer", "repeat", "vip", "churned")
+
 
 class Workspace(Timestamped, Versioned, Base):
     """One business. Every other row belongs to exactly one workspace."""
@@ -18,6 +20,9 @@ class Workspace(Timestamped, Versioned, Base):
 
     id: Mapped[UUID] = mapped_column(Uuid, primary_key=True, default=uuid7)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    lifecycle_stages: Mapped[list[str]] = mapped_column(
+        JsonDocument, default=lambda: list(DEFAULT_LIFECYCLE_STAGES)
+    )
 
 
 class ApiKey(WorkspaceScoped, Timestamped, Base):

@@ -13,16 +13,23 @@ Email = Annotated[EmailStr, AfterValidator(str.casefold)]
 Role = Annotated[str, StringConstraints(min_length=1, max_length=50)]
 
 
+LifecycleStage = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,49}$")]
+
+
 class Workspace(ResourceModel):
     id: UUID
     name: str
+    lifecycle_stages: list[str] = Field(
+        description="The stages a customer's `lifecycle_stage` may take, in funnel order."
+    )
     version: int
     created_at: datetime
     updated_at: datetime
 
 
-class WorkspaceUpdate(InputModel):
-    name: Name
+class WorkspaceUpdate(UpdateModel):
+    name: Name | None = None
+    lifecycle_stages: list[LifecycleStage] | None = Field(default=None, min_length=1, max_length=50)
 
 
 class ApiKeyCreate(InputModel):

@@ -86,29 +86,38 @@ class WorkspaceService:
             raise NotFound("workspace", name)
         return workspace
 
-    async def list(self) -> list[Workspace]:
+    async def page(self) -> list[Workspace]:
         return await self.directory.all()
 
-    async def rename(
-        self, workspace_id: UUID, name: str, *, expected_versions: frozenset[int] | None
+    async def update(
+        self,
+        workspace_id: UUID,
+        data: schemas.WorkspaceUpdate,
+        *,
+        expected_versions: frozenset[int] | None,
     ) -> Workspace:
         workspace = await self.get(workspace_id)
         ensure_version(workspace.version, expected_versions)
-        if name == workspace.name:
-            return workspace
-        if await self.directory.by_name(name) is not None:
+        changes = data.model_dump(exclude_unset=True)
+        name = changes.get("name", workspace.name)
+        if name != workspace.name and await self.directory.by_name(name) is not None:
             raise Conflict(f"A workspace named {name!r} exists already.")
+        if "lifecycle_stages" in changes:
+            stages = list(dict.fromkeys(changes["lifecycle_stages"]))
+            changes["lifecycle_stages"] = stages
         before = schemas.Workspace.snapshot(workspace)
-        workspace.name = name
+        for field, value in changes.items():
+            setattr(workspace, field, value)
         await self.session.flush()
         after = schemas.Workspace.snapshot(workspace)
-        EventRecorder(self.session, Context(workspace.id, self.actor)).record(
-            "workspace.updated",
-            subject_type="workspace",
-            subject_id=workspace.id,
-            data=after,
-            changes=changes_between(before, after),
-        )
+        if diff := changes_between(before, after):
+            EventRecorder(self.session, Context(workspace.id, self.actor)).record(
+                "workspace.updated",
+                subject_type="workspace",
+                subject_id=workspace.id,
+                data=after,
+                changes=diff,
+            )
         return workspace
 
     async def bootstrap(self) -> str | None:
@@ -156,7 +165,7 @@ class ApiKeyService:
             raise NotFound("API key", key_id)
         return key
 
-    async def list(self, page: PageRequest) -> Page[ApiKey]:
+    async def page(self, page: PageRequest) -> Page[ApiKey]:
         return await self.keys.page(self.keys.select(), page)
 
     async def revoke(self, key_id: UUID) -> ApiKey:
@@ -197,7 +206,7 @@ class UserService:
             raise NotFound("user", user_id)
         return user
 
-    async def list(self, page: PageRequest, *, role: str | None, active: bool | None) -> Page[User]:
+    async def page(self, page: PageRequest, *, role: str | None, active: bool | None) -> Page[User]:
         stmt = self.users.select()
         if role is not None:
             stmt = stmt.where(User.role == role)

@@ -1,0 +1,233 @@
+"""Customers: /v1/customers."""
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import Query, Request, Response, status
+from pydantic import BaseModel
+
+from app.api.deps import IfMatchDep, PageDep, ReadUnit, Unit, WriteUnit
+from app.api.errors import problem_body, problem_responses
+from app.api.responses import created_at_location, list_response, set_etag
+from app.api.v1.routing import resource_router
+from app.api.v1.schemas.common import ListResponse
+from app.api.v1.schemas.search import (
+    BatchItemResult,
+    BatchRequest,
+    BatchResponse,
+    SearchRequest,
+)
+from app.core.errors import ValidationFailed
+from app.domain.access.scopes import Scope
+from app.domain.customer.schemas import Customer, CustomerCreate, CustomerMerge, CustomerUpdate
+from app.domain.customer.service import CustomerQuery, CustomerService
+
+router = resource_router("/customers", "customers")
+
+
+class DuplicatePair(BaseModel):
+    customer_ids: list[UUID]
+    reason: str
+    value: str
+
+
+class DuplicateList(BaseModel):
+    data: list[DuplicatePair]
+
+
+def _external_id(value: str | None) -> tuple[str, str] | None:
+    if value is None:
+        return None
+    source, separator, external_id = value.partition(":")
+    if not separator or not source or not external_id:
+        raise ValidationFailed.at(("query", "external_id"), "Write it as source:id, e.g. shop:u-1.")
+    return source, external_id
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses=problem_responses(409))
+async def create_customer(
+    body: CustomerCreate,
+    request: Request,
+    response: Response,
+    unit: Unit = WriteUnit(Scope.CUSTOMERS_WRITE),
+) -> Customer:
+    """Create a customer. An email or external id that another customer has answers 409 with
+    `existing_id`."""
+    customer = await CustomerService(unit.session, unit.context).create(body)
+    created_at_location(response, request, customer.id)
+    set_etag(response, customer.version)
+    return Customer.model_validate(customer)
+
+
+@router.get("", summary="List customers")
+async def list_customers(
+    request: Request,
+    response: Response,
+    page: PageDep,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Matches names, kana, emails, phones and company names, ignoring width, "
+            "case and kana spelling",
+        ),
+    ] = None,
+    lifecycle_stage: Annotated[str | None, Query(max_length=50)] = None,
+    tag: Annotated[str | None, Query(max_length=100)] = None,
+    company_id: UUID | None = None,
+    owner_id: UUID | None = None,
+    email: Annotated[str | None, Query(max_length=320)] = None,
+    external_id: Annotated[
+        str | None, Query(max_length=260, description="source:id, e.g. shop:u-1001")
+    ] = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    updated_after: datetime | None = None,
+    unit: Unit = ReadUnit(Scope.CUSTOMERS_READ),
+) -> ListResponse[Customer]:
+    """Sort by `created_at` (default), `updated_at` or `display_name`, each also descending."""
+    query = CustomerQuery(
+        q=q,
+        lifecycle_stage=lifecycle_stage,
+        tag=tag,
+        company_id=company_id,
+        owner_id=owner_id,
+        email=email,
+        external_id=_external_id(external_id),
+        created_after=created_after,
+        created_before=created_before,
+        updated_after=updated_after,
+    )
+    customers = await CustomerService(unit.session, unit.context).page(page, query)
+    return list_response(request, response, customers, Customer.model_validate)
+
+
+@router.post("/search", summary="Search customers with the filter DSL")
+async def search_customers(
+    body: SearchRequest,
+    request: Request,
+    response: Response,
+    unit: Unit = ReadUnit(Scope.CUSTOMERS_READ),
+) -> ListResponse[Customer]:
+    customers = await CustomerService(unit.session, unit.context).search(body.filter, body.page())
+    return list_response(request, response, customers, Customer.model_validate)
+
+
+@router.post("/batch", summary="Create or update up to 1,000 customers")
+async def batch_customers(
+    body: BatchRequest, unit: Unit = WriteUnit(Scope.CUSTOMERS_WRITE)
+) -> BatchResponse:
+    """Each item is a customer as for create. An item whose external id or email matches a
+    customer updates it (adding the emails and phones it brings); others are created. Results
+    come in input order; a bad item fails alone."""
+    results = await CustomerService(unit.session, unit.context).batch(body.items)
+    return BatchResponse(
+        results=[
+            BatchItemResult.model_validate(
+                {
+                    "index": result.index,
+                    "status": result.status,
+                    "id": result.customer_id,
+                    "error": problem_body(result.error) if result.error else None,
+                }
+            )
+            for result in results
+        ]
+    )
+
+
+@router.get("/duplicates", summary="Pairs of customers that are likely one person")
+async def list_duplicates(
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    unit: Unit = ReadUnit(Scope.CUSTOMERS_READ),
+) -> DuplicateList:
+    """Customers sharing a phone number, or the same name and birthday."""
+    found = await CustomerService(unit.session, unit.context).duplicates(limit)
+    return DuplicateList(
+        data=[
+            DuplicatePair(
+                customer_ids=list(pair.customer_ids), reason=pair.reason, value=pair.value
+            )
+            for pair in found
+        ]
+    )
+
+
+@router.get("/{customer_id}", responses=problem_responses(404), summary="Get a customer")
+async def get_customer(
+    customer_id: UUID, response: Response, unit: Unit = ReadUnit(Scope.CUSTOMERS_READ)
+) -> Customer:
+    """A merged customer answers 404 with `merged_into`, the id of the survivor."""
+    customer = await CustomerService(unit.session, unit.context).get(customer_id)
+    set_etag(response, customer.version)
+    return Customer.model_validate(customer)
+
+
+@router.patch(
+    "/{customer_id}", responses=problem_responses(404, 409, 412), summary="Update a customer"
+)
+async def update_customer(
+    customer_id: UUID,
+    body: CustomerUpdate,
+    response: Response,
+    if_match: IfMatchDep,
+    unit: Unit = WriteUnit(Scope.CUSTOMERS_WRITE),
+) -> Customer:
+    """Merge semantics: omitted fields stay; lists replace; `external_ids`, `consents` and
+    `attributes` merge key by key, null removing a key."""
+    service = CustomerService(unit.session, unit.context)
+    customer = await service.update(customer_id, body, expected_versions=if_match)
+    set_etag(response, customer.version)
+    return Customer.model_validate(customer)
+
+
+@router.delete(
+    "/{customer_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(404, 412),
+    summary="Delete or erase a customer",
+)
+async def delete_customer(
+    customer_id: UUID,
+    if_match: IfMatchDep,
+    erase: Annotated[
+        bool,
+        Query(description="Also remove the person's data from events and the audit log"),
+    ] = False,
+    unit: Unit = WriteUnit(Scope.CUSTOMERS_WRITE),
+) -> None:
+    await CustomerService(unit.session, unit.context).delete(
+        customer_id, erase=erase, expected_versions=if_match
+    )
+
+
+@router.post(
+    "/{customer_id}/merge",
+    responses=problem_responses(404, 409, 412),
+    summary="Merge another customer into this one",
+)
+async def merge_customers(
+    customer_id: UUID,
+    body: CustomerMerge,
+    response: Response,
+    if_match: IfMatchDep,
+    unit: Unit = WriteUnit(Scope.CUSTOMERS_WRITE),
+) -> Customer:
+    """This customer survives with both customers' emails, phones, external ids, tags and
+    attributes (its own values win on conflict); the other answers 404 with `merged_into`."""
+    service = CustomerService(unit.session, unit.context)
+    customer = await service.merge(customer_id, body.other_id, expected_versions=if_match)
+    set_etag(response, customer.version)
+    return Customer.model_validate(customer)
+
+
+@router.get(
+    "/{customer_id}/export",
+    responses=problem_responses(404),
+    summary="Everything held about a customer",
+)
+async def export_customer(
+    customer_id: UUID, unit: Unit = ReadUnit(Scope.CUSTOMERS_READ)
+) -> dict[str, Any]:
+    return await CustomerService(unit.session, unit.context).export(customer_id)

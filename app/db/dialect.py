@@ -1,0 +1,30 @@
+"""Expressions whose SQL differs between SQLite and PostgreSQL, behind one meaning each."""
+
+from typing import Any
+
+from sqlalchemy import exists, func, literal, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.elements import ColumnElement
+
+POSTGRESQL = "postgresql"
+
+
+def json_array_holds(array: Any, value: Any, dialect: str) -> ColumnElement[bool]:
+    """True when the JSON array `array` has `value` as an element."""
+    if dialect == POSTGRESQL:
+        return type_coerce(array, JSONB).contains([value])  # jsonb @>, served by a GIN index
+    elements = func.json_each(array).table_valued("value")
+    return exists(select(literal(1)).select_from(elements).where(elements.c.value == value))
+
+
+def json_array_non_empty(array: Any, dialect: str) -> ColumnElement[bool]:
+    if dialect == POSTGRESQL:
+        return func.coalesce(func.jsonb_array_length(type_coerce(array, JSONB)), 0) > 0
+    return func.coalesce(func.json_array_length(array), 0) > 0
+
+
+def json_without_key(document: Any, key: str, dialect: str) -> ColumnElement[Any]:
+    """The JSON object `document` with `key` removed."""
+    if dialect == POSTGRESQL:
+        return type_coerce(document, JSONB).op("-")(key)
+    return func.json_remove(document, f'$."{key}"')

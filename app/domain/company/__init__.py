@@ -1,0 +1,1 @@
+"""Companies (B2B accounts) with their contacts and deals."""

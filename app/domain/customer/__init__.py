@@ -1,0 +1,1 @@
+"""Customers, custom field definitions, identity resolution, merge, erase and export."""

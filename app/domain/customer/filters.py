@@ -1,0 +1,144 @@
+"""The fields a customer filter may name, for lists, search, segments and workflows."""
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import and_, exists, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.db.dialect import json_array_holds, json_array_non_empty
+from app.domain.company.entities import Company
+from app.domain.customer.entities import Customer, CustomerIdentity, FieldDefinition
+from app.domain.customer.identity import EMAIL, PHONE
+from app.domain.customer.schemas import FieldType, normalise_phone
+from app.filters.fields import Expression, Field, FieldRegistry, Kind
+
+# Keys that may appear in a JSON path: those our schemas allow for sources and channels.
+_JSON_KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,49}$")
+_TEXT_COLUMNS = ("family_name", "given_name", "family_name_kana", "given_name_kana", "display_name")
+_ADDRESS_PARTS = ("postal_code", "prefecture", "city", "country")
+_COMPANY_FIELDS: Mapping[str, tuple[str, Kind]] = {
+    "name": ("name", Kind.TEXT),
+    "domain": ("domain", Kind.TEXT),
+    "industry": ("industry", Kind.TEXT),
+    "employee_count": ("employee_count", Kind.NUMBER),
+}
+
+
+def has_identity(kind: str, value: str | None = None) -> ColumnElement[bool]:
+    """The customer has an identity of `kind` (with this `value`, when given)."""
+    conditions = [CustomerIdentity.value == value] if value is not None else []
+    return exists(
+        select(CustomerIdentity.value).where(
+            CustomerIdentity.workspace_id == Customer.workspace_id,
+            CustomerIdentity.customer_id == Customer.id,
+            CustomerIdentity.kind == kind,
+            *conditions,
+        )
+    )
+
+
+def _identity_list(kind: str, to_sql: Callable[[Any], Any]) -> Field:
+    return Field(
+        Kind.LIST,
+        has=lambda value: has_identity(kind, value),
+        non_empty=lambda: has_identity(kind),
+        to_sql=to_sql,
+    )
+
+
+def json_list(array: Expression, dialect: str, options: Sequence[str] | None) -> Field:
+    return Field(
+        Kind.LIST,
+        options=frozenset(options) if options is not None else None,
+        has=lambda value: json_array_holds(array, value, dialect),
+        non_empty=lambda: json_array_non_empty(array, dialect),
+    )
+
+
+def attribute_field(attributes: Any, definition: FieldDefinition, dialect: str) -> Field:
+    """A custom field inside a JSON `attributes` column, typed by its definition."""
+    element = attributes[definition.key]
+    kind = FieldType(definition.type)
+    options = frozenset(definition.options) if definition.options else None
+    if kind is FieldType.MULTI_ENUM:
+        return json_list(element, dialect, definition.options)
+    if kind is FieldType.NUMBER:
+        return Field(Kind.NUMBER, element.as_float())
+    if kind is FieldType.MONEY:
+        return Field(Kind.NUMBER, attributes[(definition.key, "amount")].as_float())
+    if kind is FieldType.BOOLEAN:
+        return Field(Kind.BOOLEAN, element.as_boolean())
+    if kind is FieldType.DATE:
+        return Field(Kind.DATE, element.as_string(), to_sql=lambda value: value.isoformat())
+    if kind is FieldType.ENUM:
+        return Field(Kind.ENUM, element.as_string(), options=options)
+    return Field(Kind.TEXT, element.as_string())
+
+
+def customer_fields(
+    dialect: str, definitions: Sequence[FieldDefinition], lifecycle_stages: Sequence[str]
+) -> FieldRegistry:
+    """Every field of the customer DSL; names under a prefix are checked as they are used."""
+    fields: dict[str, Field] = {
+        "id": Field(Kind.UUID, Customer.id),
+        "created_at": Field(Kind.DATETIME, Customer.created_at),
+        "updated_at": Field(Kind.DATETIME, Customer.updated_at),
+        "birthday": Field(Kind.DATE, Customer.birthday),
+        "company_id": Field(Kind.UUID, Customer.company_id),
+        "owner_id": Field(Kind.UUID, Customer.owner_id),
+        "lifecycle_stage": Field(
+            Kind.ENUM, Customer.lifecycle_stage, options=frozenset(lifecycle_stages)
+        ),
+        "tags": json_list(Customer.tags, dialect, None),
+        "emails": _identity_list(EMAIL, to_sql=lambda value: str(value).casefold()),
+        "phones": _identity_list(PHONE, to_sql=normalise_phone),
+    }
+    fields.update({name: Field(Kind.TEXT, getattr(Customer, name)) for name in _TEXT_COLUMNS})
+    fields.update(
+        {
+            f"address.{part}": Field(Kind.TEXT, Customer.address[part].as_string())
+            for part in _ADDRESS_PARTS
+        }
+    )
+    by_key = {definition.key: definition for definition in definitions}
+
+    def attribute(key: str) -> Field | None:
+        definition = by_key.get(key)
+        return attribute_field(Customer.attributes, definition, dialect) if definition else None
+
+    def company(name: str) -> Field | None:
+        spec = _COMPANY_FIELDS.get(name)
+        if spec is None:
+            return None
+        column, kind = spec
+        value = (
+            select(getattr(Company, column))
+            .where(
+                and_(
+                    Company.workspace_id == Customer.workspace_id,
+                    Company.id == Customer.company_id,
+                )
+            )
+            .scalar_subquery()
+        )
+        return Field(kind, value)
+
+    return FieldRegistry(
+        fields,
+        prefixed={
+            "attributes": attribute,
+            "company": company,
+            "external_ids": lambda source: (
+                Field(Kind.TEXT, Customer.external_ids[source].as_string())
+                if _JSON_KEY.match(source)
+                else None
+            ),
+            "consents": lambda channel: (
+                Field(Kind.BOOLEAN, Customer.consents[(channel, "granted")].as_boolean())
+                if _JSON_KEY.match(channel)
+                else None
+            ),
+        },
+    )

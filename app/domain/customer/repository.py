@@ -1,0 +1,196 @@
+"""Queries for customers, their identities, redirects and custom field definitions."""
+
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any, ClassVar
+from uuid import UUID
+
+from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy.orm import InstrumentedAttribute
+
+from app.db.repository import WorkspaceRepository
+from app.domain.customer.entities import (
+    Customer,
+    CustomerIdentity,
+    CustomerRedirect,
+    FieldDefinition,
+)
+from app.domain.customer.identity import PHONE, IdentityKey
+from app.domain.outbox.entities import DomainEvent
+
+
+class CustomerRepository(WorkspaceRepository[Customer]):
+    entity = Customer
+    sortable: ClassVar[Mapping[str, InstrumentedAttribute[Any]]] = {
+        "updated_at": Customer.updated_at,
+        "display_name": Customer.display_name,
+    }
+
+    async def get_many(self, ids: Collection[UUID]) -> dict[UUID, Customer]:
+        if not ids:
+            return {}
+        result = await self.session.execute(self.select().where(Customer.id.in_(ids)))
+        return {customer.id: customer for customer in result.scalars()}
+
+    async def owners_of(self, keys: Collection[IdentityKey]) -> dict[IdentityKey, UUID]:
+        """Which customer holds each of the (unique) identity keys, in one query."""
+        if not keys:
+            return {}
+        stmt = select(
+            CustomerIdentity.kind,
+            CustomerIdentity.source,
+            CustomerIdentity.value,
+            CustomerIdentity.customer_id,
+        ).where(
+            CustomerIdentity.workspace_id == self.workspace_id,
+            CustomerIdentity.kind != PHONE,
+            tuple_(CustomerIdentity.kind, CustomerIdentity.source, CustomerIdentity.value).in_(
+                [(key.kind, key.source, key.value) for key in keys]
+            ),
+        )
+        rows = (await self.session.execute(stmt)).all()
+        return {IdentityKey(kind, source, value): owner for kind, source, value, owner in rows}
+
+    def add_identities(self, customer_id: UUID, keys: Iterable[IdentityKey]) -> None:
+        self.session.add_all(
+            CustomerIdentity(
+                workspace_id=self.workspace_id,
+                customer_id=customer_id,
+                kind=key.kind,
+                source=key.source,
+                value=key.value,
+            )
+            for key in keys
+        )
+
+    async def remove_identities(self, customer_id: UUID, keys: Collection[IdentityKey]) -> None:
+        if not keys:
+            return
+        await self.session.execute(
+            delete(CustomerIdentity).where(
+                CustomerIdentity.workspace_id == self.workspace_id,
+                CustomerIdentity.customer_id == customer_id,
+                tuple_(CustomerIdentity.kind, CustomerIdentity.source, CustomerIdentity.value).in_(
+                    [(key.kind, key.source, key.value) for key in keys]
+                ),
+            )
+        )
+
+    async def survivor_of(self, merged_id: UUID) -> UUID | None:
+        stmt = select(CustomerRedirect.survivor_id).where(
+            CustomerRedirect.workspace_id == self.workspace_id,
+            CustomerRedirect.merged_id == merged_id,
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def merged_into(self, survivor_id: UUID) -> list[UUID]:
+        stmt = select(CustomerRedirect.merged_id).where(
+            CustomerRedirect.workspace_id == self.workspace_id,
+            CustomerRedirect.survivor_id == survivor_id,
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def redirect(self, merged_id: UUID, survivor_id: UUID) -> None:
+        """Points `merged_id`, and every id already merged into it, at `survivor_id`."""
+        await self.session.execute(
+            update(CustomerRedirect)
+            .where(
+                CustomerRedirect.workspace_id == self.workspace_id,
+                CustomerRedirect.survivor_id == merged_id,
+            )
+            .values(survivor_id=survivor_id)
+        )
+        self.session.add(
+            CustomerRedirect(
+                workspace_id=self.workspace_id, merged_id=merged_id, survivor_id=survivor_id
+            )
+        )
+
+    async def forget_redirects(self, survivor_id: UUID) -> None:
+        await self.session.execute(
+            delete(CustomerRedirect).where(
+                CustomerRedirect.workspace_id == self.workspace_id,
+                CustomerRedirect.survivor_id == survivor_id,
+            )
+        )
+
+    async def identities(self, customer_id: UUID) -> list[CustomerIdentity]:
+        stmt = select(CustomerIdentity).where(
+            CustomerIdentity.workspace_id == self.workspace_id,
+            CustomerIdentity.customer_id == customer_id,
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def events_about(self, subject_ids: Collection[UUID]) -> list[DomainEvent]:
+        stmt = (
+            select(DomainEvent)
+            .where(
+                DomainEvent.workspace_id == self.workspace_id,
+                DomainEvent.subject_type == "customer",
+                DomainEvent.subject_id.in_(subject_ids),
+            )
+            .order_by(DomainEvent.position)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def scrub_events(self, subject_ids: Collection[UUID]) -> None:
+        """Replaces what events and audit entries hold about these customers by their id alone."""
+        for subject_id in subject_ids:
+            await self.session.execute(
+                update(DomainEvent)
+                .where(
+                    DomainEvent.workspace_id == self.workspace_id,
+                    DomainEvent.subject_type == "customer",
+                    DomainEvent.subject_id == subject_id,
+                )
+                .values(data={"id": str(subject_id), "erased": True}, changes=None)
+            )
+
+    async def phone_duplicates(self, limit: int) -> list[tuple[UUID, UUID, str]]:
+        first, second = CustomerIdentity.__table__.alias(), CustomerIdentity.__table__.alias()
+        stmt = (
+            select(first.c.customer_id, second.c.customer_id, first.c.value)
+            .join(
+                second,
+                (second.c.workspace_id == first.c.workspace_id)
+                & (second.c.kind == first.c.kind)
+                & (second.c.value == first.c.value)
+                & (second.c.customer_id > first.c.customer_id),
+            )
+            .where(first.c.workspace_id == self.workspace_id, first.c.kind == PHONE)
+            .order_by(first.c.value, first.c.customer_id, second.c.customer_id)
+            .limit(limit)
+        )
+        return [(a, b, value) for a, b, value in (await self.session.execute(stmt)).all()]
+
+    async def name_and_birthday_duplicates(self, limit: int) -> list[tuple[UUID, UUID, str]]:
+        first, second = Customer.__table__.alias(), Customer.__table__.alias()
+        stmt = (
+            select(first.c.id, second.c.id, first.c.name_key, first.c.birthday)
+            .join(
+                second,
+                (second.c.workspace_id == first.c.workspace_id)
+                & (second.c.name_key == first.c.name_key)
+                & (second.c.birthday == first.c.birthday)
+                & (second.c.id > first.c.id),
+            )
+            .where(first.c.workspace_id == self.workspace_id, first.c.name_key.is_not(None))
+            .order_by(first.c.name_key, first.c.id, second.c.id)
+            .limit(limit)
+        )
+        rows = (await self.session.execute(stmt)).all()
+        return [(a, b, f"{name} {birthday}") for a, b, name, birthday in rows]
+
+
+class FieldDefinitionRepository(WorkspaceRepository[FieldDefinition]):
+    entity = FieldDefinition
+    sortable: ClassVar[Mapping[str, InstrumentedAttribute[Any]]] = {"key": FieldDefinition.key}
+
+    async def for_object(self, object_name: str) -> dict[str, FieldDefinition]:
+        stmt = self.select().where(FieldDefinition.object == object_name)
+        return {d.key: d for d in (await self.session.execute(stmt)).scalars()}
+
+    async def by_key(self, object_name: str, key: str) -> FieldDefinition | None:
+        stmt = self.select().where(
+            FieldDefinition.object == object_name, FieldDefinition.key == key
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()

@@ -1,0 +1,530 @@
+"""Rules for customers: writes with identity uniqueness, search, batch upsert, merge, erase."""
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from pydantic import ValidationError
+from sqlalchemy import ColumnElement, Select, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.clock import utcnow
+from app.core.context import Context
+from app.core.errors import AppError, Conflict, NotFound, ValidationFailed
+from app.core.etags import ensure_version
+from app.core.ids import uuid7
+from app.core.text import digits, like_pattern, search_form
+from app.db.dialect import json_array_holds
+from app.db.pagination import Page, PageRequest
+from app.domain.access.repository import UserRepository, WorkspaceDirectory
+from app.domain.company.entities import Company
+from app.domain.company.repository import CompanyRepository
+from app.domain.customer import schemas
+from app.domain.customer.attributes import apply_attributes
+from app.domain.customer.entities import Customer, FieldDefinition
+from app.domain.customer.filters import customer_fields, has_identity
+from app.domain.customer.identity import (
+    EMAIL,
+    IdentityKey,
+    display_name,
+    email_key,
+    external_key,
+    identity_keys,
+    keys_of,
+    refresh_derived,
+    unique_keys,
+)
+from app.domain.customer.repository import CustomerRepository, FieldDefinitionRepository
+from app.domain.outbox.service import EventRecorder, changes_between, envelope
+from app.filters.compiler import compile_filter
+
+Loc = tuple[str | int, ...]
+_PHONE_QUERY_CHARACTERS = frozenset("0123456789+-() 　０１２３４５６７８９＋－（）")
+MAX_BATCH = 1000
+
+
+class BatchStatus(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    index: int
+    status: BatchStatus
+    customer_id: UUID | None = None
+    error: AppError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerQuery:
+    """The simple filters of `GET /v1/customers`."""
+
+    q: str | None = None
+    lifecycle_stage: str | None = None
+    tag: str | None = None
+    company_id: UUID | None = None
+    owner_id: UUID | None = None
+    email: str | None = None
+    external_id: tuple[str, str] | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    updated_after: datetime | None = None
+
+
+@dataclass
+class _Lookups:
+    """What writes need to know, loaded once for one customer or a whole batch."""
+
+    definitions: dict[str, FieldDefinition]
+    stages: list[str]
+    companies: set[UUID]
+    owners: set[UUID]
+    holders: dict[IdentityKey, UUID] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    customer_ids: tuple[UUID, UUID]
+    reason: str
+    value: str
+
+
+def _query_fragment(q: str) -> str:
+    """How `q` is matched: by its digits when it looks like a phone number, else its search form."""
+    stripped = q.strip()
+    if len(digits(stripped)) >= 4 and set(stripped) <= _PHONE_QUERY_CHARACTERS:
+        return digits(stripped)
+    return search_form(stripped)
+
+
+def _requested_keys(item: schemas.CustomerWrite) -> list[IdentityKey]:
+    """The keys an upsert matches on: external ids first, then emails."""
+    external = (item.external_ids or {}).items()
+    keys = [external_key(source, value) for source, value in external if value is not None]
+    return keys + [email_key(email) for email in item.emails or []]
+
+
+class CustomerService:
+    def __init__(self, session: AsyncSession, context: Context) -> None:
+        self.session = session
+        self.context = context
+        self.customers = CustomerRepository(session, context.workspace_id)
+        self.definitions = FieldDefinitionRepository(session, context.workspace_id)
+        self.companies = CompanyRepository(session, context.workspace_id)
+        self.users = UserRepository(session, context.workspace_id)
+        self.events = EventRecorder(session, context)
+
+    # Reading
+
+    async def get(self, customer_id: UUID) -> Customer:
+        customer = await self.customers.get(customer_id)
+        if customer is None:
+            survivor = await self.customers.survivor_of(customer_id)
+            if survivor is not None:
+                raise NotFound("customer", customer_id, merged_into=str(survivor))
+            raise NotFound("customer", customer_id)
+        return customer
+
+    async def page(self, page: PageRequest, query: CustomerQuery) -> Page[Customer]:
+        return await self.customers.page(self._filtered(query), page)
+
+    async def search(self, raw_filter: Any, page: PageRequest) -> Page[Customer]:
+        stmt = self.customers.select()
+        if raw_filter is not None:
+            stmt = stmt.where(await self.compile_filter(raw_filter, ("body", "filter")))
+        return await self.customers.page(stmt, page)
+
+    async def compile_filter(self, raw_filter: Any, path: Loc) -> ColumnElement[bool]:
+        """The filter DSL over customers, as one SQL condition (segments and workflows too)."""
+        definitions = await self.definitions.for_object(schemas.FieldObject.CUSTOMER)
+        registry = customer_fields(
+            self._dialect(), list(definitions.values()), await self._lifecycle_stages()
+        )
+        return compile_filter(raw_filter, registry, now=utcnow(), path=path)
+
+    def _filtered(self, query: CustomerQuery) -> Select[Customer]:
+        stmt = self.customers.select()
+        if query.q is not None and (fragment := _query_fragment(query.q)):
+            pattern = like_pattern(fragment)
+            companies = select(Company.id).where(
+                Company.workspace_id == self.context.workspace_id,
+                Company.search_text.like(pattern, escape="\\"),
+            )
+            stmt = stmt.where(
+                or_(
+                    Customer.search_text.like(pattern, escape="\\"),
+                    Customer.company_id.in_(companies),
+                )
+            )
+        simple: list[tuple[str, Any]] = [
+            ("lifecycle_stage", query.lifecycle_stage),
+            ("company_id", query.company_id),
+            ("owner_id", query.owner_id),
+        ]
+        for name, value in simple:
+            if value is not None:
+                stmt = stmt.where(getattr(Customer, name) == value)
+        if query.tag is not None:
+            stmt = stmt.where(json_array_holds(Customer.tags, query.tag, self._dialect()))
+        if query.email is not None:
+            stmt = stmt.where(has_identity(EMAIL, query.email.casefold()))
+        if query.external_id is not None:
+            source, value = query.external_id
+            stmt = stmt.where(Customer.external_ids[source].as_string() == value)
+        if query.created_after is not None:
+            stmt = stmt.where(Customer.created_at >= query.created_after)
+        if query.created_before is not None:
+            stmt = stmt.where(Customer.created_at < query.created_before)
+        if query.updated_after is not None:
+            stmt = stmt.where(Customer.updated_at >= query.updated_after)
+        return stmt
+
+    # Writing
+
+    async def create(self, data: schemas.CustomerCreate) -> Customer:
+        lookups = await self._lookups([data])
+        customer = self._new_customer()
+        self._write(customer, data, lookups, loc=("body",), creating=True)
+        return await self._finish([(customer, None)])
+
+    async def update(
+        self,
+        customer_id: UUID,
+        data: schemas.CustomerUpdate,
+        *,
+        expected_versions: frozenset[int] | None,
+    ) -> Customer:
+        customer = await self.get(customer_id)
+        ensure_version(customer.version, expected_versions)
+        lookups = await self._lookups([data])
+        before = schemas.Customer.snapshot(customer)
+        self._write(customer, data, lookups, loc=("body",), creating=False)
+        return await self._finish([(customer, before)])
+
+    async def delete(
+        self, customer_id: UUID, *, erase: bool, expected_versions: frozenset[int] | None
+    ) -> None:
+        customer = await self.get(customer_id)
+        ensure_version(customer.version, expected_versions)
+        data = schemas.Customer.snapshot(customer)
+        await self.customers.delete(customer)
+        await self.session.flush()
+        if erase:
+            merged = await self.customers.merged_into(customer_id)
+            await self.customers.scrub_events([customer_id, *merged])
+            await self.customers.forget_redirects(customer_id)
+            data = {"id": str(customer_id), "erased": True}
+        self.events.record(
+            "customer.deleted", subject_type="customer", subject_id=customer_id, data=data
+        )
+
+    async def batch(self, items: Sequence[Mapping[str, Any]]) -> list[BatchResult]:
+        """Creates or updates (matched by external id, then email) each item on its own merits.
+
+        Lookups for the whole batch take a fixed number of queries, whatever its size.
+        """
+        parsed: list[tuple[int, schemas.CustomerCreate]] = []
+        results: dict[int, BatchResult] = {}
+        for index, raw in enumerate(items):
+            try:
+                parsed.append((index, schemas.CustomerCreate.model_validate(raw)))
+            except ValidationError as error:
+                problem = ValidationFailed.from_errors(error.errors(), ("body", "items", index))
+                results[index] = BatchResult(index, BatchStatus.ERROR, error=problem)
+        lookups = await self._lookups([item for _, item in parsed])
+        known = await self.customers.get_many(set(lookups.holders.values()))
+        written: dict[UUID, tuple[Customer, dict[str, Any] | None]] = {}
+        for index, item in parsed:
+            loc: Loc = ("body", "items", index)
+            try:
+                owners = {
+                    lookups.holders[key] for key in _requested_keys(item) if key in lookups.holders
+                }
+                if len(owners) > 1:
+                    raise Conflict(
+                        "The item's external ids and emails belong to different customers.",
+                        existing_ids=sorted(str(owner) for owner in owners),
+                    )
+                if owners:
+                    customer = known[owners.pop()]
+                    before = (
+                        written[customer.id][1]
+                        if customer.id in written
+                        else schemas.Customer.snapshot(customer)
+                    )
+                    self._write(
+                        customer, self._as_upsert(customer, item), lookups, loc=loc, creating=False
+                    )
+                    status = BatchStatus.CREATED if before is None else BatchStatus.UPDATED
+                else:
+                    customer = self._new_customer()
+                    self._write(customer, item, lookups, loc=loc, creating=True)
+                    known[customer.id] = customer
+                    before, status = None, BatchStatus.CREATED
+                written[customer.id] = (customer, before)
+                results[index] = BatchResult(index, status, customer_id=customer.id)
+            except AppError as error:
+                results[index] = BatchResult(index, BatchStatus.ERROR, error=error)
+        if written:
+            await self._finish(list(written.values()))
+        return [results[index] for index in range(len(items))]
+
+    async def merge(
+        self, survivor_id: UUID, other_id: UUID, *, expected_versions: frozenset[int] | None
+    ) -> Customer:
+        if survivor_id == other_id:
+            raise ValidationFailed.at(("body", "other_id"), "A customer cannot merge with itself.")
+        survivor = await self.get(survivor_id)
+        ensure_version(survivor.version, expected_versions)
+        other = await self.customers.get(other_id)
+        if other is None:
+            raise ValidationFailed.at(("body", "other_id"), f"No customer with id {other_id}.")
+        before = schemas.Customer.snapshot(survivor)
+        previous_keys = identity_keys(survivor)
+        was_derived = survivor.display_name == display_name(survivor)
+        survivor.emails = list(dict.fromkeys([*survivor.emails, *other.emails]))
+        survivor.phones = list(dict.fromkeys([*survivor.phones, *other.phones]))
+        survivor.tags = list(dict.fromkeys([*survivor.tags, *other.tags]))
+        survivor.external_ids = {**other.external_ids, **survivor.external_ids}
+        survivor.attributes = {**other.attributes, **survivor.attributes}
+        survivor.consents = _latest_consents(other.consents, survivor.consents)
+        for name in (
+            "family_name",
+            "given_name",
+            "family_name_kana",
+            "given_name_kana",
+            "address",
+            "birthday",
+            "company_id",
+            "owner_id",
+            "lifecycle_stage",
+        ):
+            if getattr(survivor, name) is None:
+                setattr(survivor, name, getattr(other, name))
+        refresh_derived(
+            survivor, explicit_display_name=None if was_derived else survivor.display_name
+        )
+        await self.customers.delete(other)
+        await self.session.flush()  # frees the other's identities before the survivor takes them
+        await self.customers.redirect(other_id, survivor_id)
+        self.customers.add_identities(survivor_id, identity_keys(survivor) - previous_keys)
+        await self.session.flush()
+        after = schemas.Customer.snapshot(survivor)
+        self.events.record(
+            "customer.merged",
+            subject_type="customer",
+            subject_id=survivor_id,
+            data={**after, "merged_id": str(other_id)},
+            changes=changes_between(before, after),
+        )
+        return survivor
+
+    # Looking around
+
+    async def duplicates(self, limit: int) -> list[Duplicate]:
+        phones = await self.customers.phone_duplicates(limit)
+        names = await self.customers.name_and_birthday_duplicates(limit)
+        found = [Duplicate((a, b), "phone", value) for a, b, value in phones]
+        found += [Duplicate((a, b), "name_and_birthday", value) for a, b, value in names]
+        return found[:limit]
+
+    async def export(self, customer_id: UUID) -> dict[str, Any]:
+        """Everything held about the person, as JSON values."""
+        customer = await self.get(customer_id)
+        merged = await self.customers.merged_into(customer_id)
+        identities = await self.customers.identities(customer_id)
+        events = await self.customers.events_about([customer_id, *merged])
+        return {
+            "customer": schemas.Customer.snapshot(customer),
+            "merged_customer_ids": [str(merged_id) for merged_id in merged],
+            "identities": [
+                {"kind": identity.kind, "source": identity.source or None, "value": identity.value}
+                for identity in identities
+            ],
+            "events": [envelope(event) for event in events],
+            "exported_at": utcnow().isoformat().replace("+00:00", "Z"),
+        }
+
+    # Internals
+
+    def _dialect(self) -> str:
+        bind = self.session.bind
+        return bind.dialect.name if bind is not None else "sqlite"
+
+    async def _lifecycle_stages(self) -> list[str]:
+        workspace = await WorkspaceDirectory(self.session).by_id(self.context.workspace_id)
+        return list(workspace.lifecycle_stages) if workspace is not None else []
+
+    def _new_customer(self) -> Customer:
+        return Customer(id=uuid7(), workspace_id=self.context.workspace_id)
+
+    async def _lookups(self, items: Iterable[schemas.CustomerWrite]) -> _Lookups:
+        items = list(items)
+        keys: set[IdentityKey] = set()
+        for item in items:
+            keys |= set(_requested_keys(item))
+        return _Lookups(
+            definitions=await self.definitions.for_object(schemas.FieldObject.CUSTOMER),
+            stages=await self._lifecycle_stages(),
+            companies=await self.companies.existing_ids(
+                {item.company_id for item in items if item.company_id is not None}
+            ),
+            owners=await self.users.existing_ids(
+                {item.owner_id for item in items if item.owner_id is not None}
+            ),
+            holders=await self.customers.owners_of(keys),
+        )
+
+    @staticmethod
+    def _as_upsert(customer: Customer, item: schemas.CustomerCreate) -> schemas.CustomerCreate:
+        """An upsert adds the emails and phones it brings; the other fields it sends replace."""
+        extra: dict[str, Any] = {}
+        if item.emails is not None:
+            extra["emails"] = list(dict.fromkeys([*customer.emails, *item.emails]))
+        if item.phones is not None:
+            extra["phones"] = list(dict.fromkeys([*customer.phones, *item.phones]))
+        return item.model_copy(update=extra) if extra else item
+
+    def _write(
+        self,
+        customer: Customer,
+        data: schemas.CustomerWrite,
+        lookups: _Lookups,
+        *,
+        loc: Loc,
+        creating: bool,
+    ) -> None:
+        """Applies the fields `data` sets to `customer`, checking every reference and key."""
+        old_keys = set() if creating else identity_keys(customer)
+        was_derived = creating or customer.display_name == display_name(customer)
+        explicit_name = None if was_derived else customer.display_name
+        for name in data.model_fields_set:
+            value = getattr(data, name)
+            if name == "display_name":
+                explicit_name = value
+            elif name == "address":
+                customer.address = value.model_dump(exclude_none=True) if value else None
+            elif name == "external_ids":
+                merged = {} if creating else dict(customer.external_ids)
+                merged.update(value or {})
+                customer.external_ids = {k: v for k, v in merged.items() if v is not None}
+            elif name == "consents":
+                customer.consents = _merge_consents(customer.consents or {}, value or {})
+            elif name == "attributes":
+                customer.attributes = apply_attributes(
+                    {} if creating else customer.attributes,
+                    value or {},
+                    lookups.definitions,
+                    loc=(*loc, "attributes"),
+                    creating=creating,
+                )
+            elif name in ("emails", "phones", "tags"):
+                setattr(customer, name, value or [])
+            else:
+                self._check_reference(name, value, lookups, loc)
+                setattr(customer, name, value)
+        if creating:
+            customer.emails = customer.emails or []
+            customer.phones = customer.phones or []
+            customer.tags = customer.tags or []
+            customer.external_ids = customer.external_ids or {}
+            customer.consents = customer.consents or {}
+            if "attributes" not in data.model_fields_set:
+                customer.attributes = apply_attributes(
+                    {}, {}, lookups.definitions, loc=(*loc, "attributes"), creating=True
+                )
+        refresh_derived(customer, explicit_display_name=explicit_name)
+        new_keys = unique_keys(identity_keys(customer))
+        for key in sorted(new_keys - old_keys):
+            holder = lookups.holders.get(key)
+            if holder is not None and holder != customer.id:
+                raise Conflict(
+                    f"Another customer already has the {key.describe()}.", existing_id=str(holder)
+                )
+        for key in old_keys - new_keys:
+            lookups.holders.pop(key, None)
+        lookups.holders.update(dict.fromkeys(new_keys, customer.id))
+
+    @staticmethod
+    def _check_reference(name: str, value: Any, lookups: _Lookups, loc: Loc) -> None:
+        if value is None:
+            return
+        if name == "company_id" and value not in lookups.companies:
+            raise ValidationFailed.at((*loc, name), f"No company with id {value}.")
+        if name == "owner_id" and value not in lookups.owners:
+            raise ValidationFailed.at((*loc, name), f"No user with id {value}.")
+        if name == "lifecycle_stage" and value not in lookups.stages:
+            raise ValidationFailed.at(
+                (*loc, name),
+                f"Expected one of the workspace's stages: {', '.join(lookups.stages)}.",
+            )
+
+    async def _finish(self, written: Sequence[tuple[Customer, dict[str, Any] | None]]) -> Customer:
+        """Saves the customers, their identity rows and their events; returns the first."""
+        for customer, before in written:
+            if before is None:
+                self.customers.add(customer)
+        try:
+            await self.session.flush()
+            for customer, before in written:
+                stored = (
+                    keys_of(before["emails"], before["phones"], before["external_ids"])
+                    if before is not None
+                    else set()
+                )
+                wanted = identity_keys(customer)
+                await self.customers.remove_identities(customer.id, stored - wanted)
+                self.customers.add_identities(customer.id, wanted - stored)
+            await self.session.flush()
+        except IntegrityError as error:
+            # A concurrent request took one of these emails or external ids first.
+            raise Conflict(
+                "An email or external id was taken by another request; retry."
+            ) from error
+        for customer, before in written:
+            after = schemas.Customer.snapshot(customer)
+            if before is None:
+                self.events.record(
+                    "customer.created", subject_type="customer", subject_id=customer.id, data=after
+                )
+            elif diff := changes_between(before, after):
+                self.events.record(
+                    "customer.updated",
+                    subject_type="customer",
+                    subject_id=customer.id,
+                    data=after,
+                    changes=diff,
+                )
+        return written[0][0]
+
+
+def _merge_consents(
+    current: Mapping[str, Any], changes: Mapping[str, schemas.ConsentInput | None]
+) -> dict[str, Any]:
+    merged = dict(current)
+    for channel, consent in changes.items():
+        if consent is None:
+            merged.pop(channel, None)
+        else:
+            merged[channel] = {
+                "granted": consent.granted,
+                "at": (consent.at or utcnow()).astimezone(UTC).isoformat(),
+                "source": consent.source,
+            }
+    return merged
+
+
+def _latest_consents(*consent_maps: Mapping[str, Any]) -> dict[str, Any]:
+    """Per channel, the consent given or withdrawn most recently."""
+    latest: dict[str, Any] = {}
+    for consents in consent_maps:
+        for channel, consent in consents.items():
+            if channel not in latest or consent["at"] >= latest[channel]["at"]:
+                latest[channel] = consent
+    return latest
