@@ -1,0 +1,50 @@
+"""Small builders of test data through the public API."""
+
+import uuid
+from typing import Any
+
+from httpx import AsyncClient
+
+from tests.conftest import Tenant
+
+
+async def post_created(
+    client: AsyncClient, tenant: Tenant, path: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    response = await client.post(path, json=body, headers=tenant.headers)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def make_customer(client: AsyncClient, tenant: Tenant, **fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "family_name": "山田",
+        "given_name": "太郎",
+        "emails": [f"{uuid.uuid4().hex[:12]}@example.jp"],
+    }
+    body.update(fields)
+    return await post_created(client, tenant, "/v1/customers", body)
+
+
+async def make_company(client: AsyncClient, tenant: Tenant, **fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"name": "株式会社テスト"}
+    body.update(fields)
+    return await post_created(client, tenant, "/v1/companies", body)
+
+
+async def make_user(client: AsyncClient, tenant: Tenant, **fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": "佐藤 花子",
+        "email": f"{uuid.uuid4().hex[:12]}@example.jp",
+        "role": "sales",
+    }
+    body.update(fields)
+    return await post_created(client, tenant, "/v1/users", body)
+
+
+async def make_field(client: AsyncClient, tenant: Tenant, **fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"object": "customer", "key": "favorite_store", "label": "よく行く店舗"}
+    body.update(fields)
+    body.setdefault("type", "text")
+    return await post_created(client, tenant, "/v1/fields", body)
