@@ -4,6 +4,7 @@ Every condition is definite: it is true or false, never NULL, so `not` means wha
 an unset field fails `eq` but passes `ne`.
 """
 
+import operator
 import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -18,6 +19,13 @@ from app.filters.fields import Field, FieldRegistry, Kind
 from app.filters.model import AllOf, AnyOf, Condition, FilterProblems, Node, Not, parse_filter
 
 MAX_LIST_VALUES = 1000
+_COMPARISONS = {
+    "eq": operator.eq,
+    "lt": operator.lt,
+    "lte": operator.le,
+    "gt": operator.gt,
+    "gte": operator.ge,
+}
 _PERIOD = re.compile(r"^([1-9][0-9]{0,4})([hdwmy])$")
 
 
@@ -159,14 +167,7 @@ def _compile_scalar(field: Field, op: str, value: Any, now: datetime) -> ColumnE
         return _definite(expression, expression.icontains(operand, autoescape=True))
     if op == "starts_with":
         return _definite(expression, expression.istartswith(operand, autoescape=True))
-    comparisons = {
-        "eq": expression == operand,
-        "lt": expression < operand,
-        "lte": expression <= operand,
-        "gt": expression > operand,
-        "gte": expression >= operand,
-    }
-    return _definite(expression, comparisons[op])
+    return _definite(expression, _COMPARISONS[op](expression, operand))
 
 
 class _Compiler:
