@@ -253,6 +253,7 @@ class CustomerService:
                     )
                 if owners:
                     customer = known[owners.pop()]
+                    _ensure_same_external_ids(customer, item)
                     before = (
                         written[customer.id][1]
                         if customer.id in written
@@ -502,6 +503,17 @@ class CustomerService:
                     changes=diff,
                 )
         return written[0][0]
+
+
+def _ensure_same_external_ids(customer: Customer, item: schemas.CustomerWrite) -> None:
+    """An upsert may add an external id for a new source, never re-point an existing one."""
+    for source, value in (item.external_ids or {}).items():
+        held = customer.external_ids.get(source)
+        if value is not None and held is not None and held != value:
+            raise Conflict(
+                f"The matched customer has {source} id {held!r}, not {value!r}.",
+                existing_id=str(customer.id),
+            )
 
 
 def _merge_consents(

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Uuid
+from sqlalchemy import BigInteger, FetchedValue, ForeignKey, Index, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.clock import utcnow
@@ -29,9 +29,10 @@ class DomainEvent(Base):
     )
 
     position: Mapped[int] = mapped_column(BigIdentity, primary_key=True, autoincrement=True)
-    id: Mapped[UUID] = mapped_column(Uuid, default=uuid7)
+    id: Mapped[UUID] = mapped_column(Uuid, default=uuid7, insert_sentinel=True)
     workspace_id: Mapped[UUID] = mapped_column(Uuid, ForeignKey("workspace.id", ondelete="CASCADE"))
-    transaction_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Set by the database: txid_current() on PostgreSQL, 0 on SQLite (migration 0003).
+    transaction_id: Mapped[int] = mapped_column(BigInteger, server_default=FetchedValue())
     type: Mapped[str] = mapped_column(String(100))
     subject_type: Mapped[str] = mapped_column(String(50))
     subject_id: Mapped[UUID] = mapped_column(Uuid)

@@ -17,8 +17,6 @@ class DomainEventRepository:
 
     def add(self, event: DomainEvent) -> None:
         event.workspace_id = self.workspace_id
-        if self.session.bind is not None and self.session.bind.dialect.name == "postgresql":
-            event.transaction_id = func.txid_current()
         self.session.add(event)
 
     async def feed_after(self, transaction_id: int, position: int, limit: int) -> list[DomainEvent]:
