@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 from app.core.schemas import InputModel, Name, ResourceModel, UpdateModel
 from app.domain.customer.schemas import Address, Kana, Phone, Tags
@@ -12,10 +12,10 @@ from app.domain.customer.schemas import Address, Kana, Phone, Tags
 Domain = Annotated[
     str,
     StringConstraints(
-        to_lower=True,
         max_length=253,
-        pattern=r"^([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
+        pattern=r"^([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$",
     ),
+    AfterValidator(str.lower),
 ]
 Industry = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
