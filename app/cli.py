@@ -1,4 +1,4 @@
-"""The `kokyaku` command: serve, migrate, workspace, apikey, openapi."""
+"""The `kokyaku` command: serve, migrate, workspace, apikey, import, openapi."""
 
 import argparse
 import asyncio
@@ -7,7 +7,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,6 +19,9 @@ from app.db.session import create_database
 from app.domain.access.schemas import ApiKeyCreate
 from app.domain.access.scopes import Scope
 from app.domain.access.service import ApiKeyService, WorkspaceService
+from app.domain.imports.entities import ImportJob
+from app.domain.imports.rows import Encoding, ImportFormat, ImportObject, chunks, read_rows
+from app.domain.imports.service import ImportRunner, ImportService
 from app.logging import configure_logging
 
 T = TypeVar("T")
@@ -96,6 +99,57 @@ def cmd_apikey_create(settings: Settings, args: argparse.Namespace) -> None:
     print(_in_transaction(settings, create))
 
 
+def cmd_import(settings: Settings, args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    path = Path(args.file)
+    import_format = ImportFormat(args.format) if args.format else _format_from_suffix(path)
+    mapping = json.loads(args.mapping) if args.mapping else None
+    console = Console(stderr=True)
+
+    async def run(stream: BinaryIO) -> ImportJob:
+        database = create_database(settings, pooled=False)
+        try:
+            with console.status(f"Reading {path.name}"):
+                async with database.writer() as session, session.begin():
+                    workspace = await WorkspaceService(session, Actor.cli()).by_name(args.workspace)
+                    context = Context(workspace.id, Actor.cli())
+                    rows = chunks(read_rows(stream, import_format, Encoding(args.encoding)))
+                    job = await ImportService(session, context).create(
+                        ImportObject(args.object), import_format, mapping, path.name, rows
+                    )
+            with Progress(console=console) as progress:
+                task = progress.add_task(f"Importing {args.object}", total=job.total_rows)
+                await ImportRunner(database.writer).run(
+                    workspace.id, job.id, progress=lambda count: progress.advance(task, count)
+                )
+            async with database.reader() as session:
+                finished, _ = await ImportService(session, context).get(job.id)
+            return finished
+        finally:
+            await database.dispose()
+
+    with path.open("rb") as stream:
+        job = asyncio.run(run(stream))
+    console.print(
+        f"{job.status}: {job.created_count} created, {job.updated_count} updated, "
+        f"{job.failed_count} failed (details: GET /v1/imports/{job.id})"
+    )
+    print(job.id)
+    if job.failed_count:
+        sys.exit(3)
+
+
+def _format_from_suffix(path: Path) -> ImportFormat:
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return ImportFormat.JSONL
+    if suffix == ".csv":
+        return ImportFormat.CSV
+    raise ValueError("give --format csv or jsonl")
+
+
 def cmd_openapi(_settings: Settings, args: argparse.Namespace) -> None:
     from app.main import create_app
 
@@ -139,6 +193,15 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     key_create.add_argument("--name", default="cli", help="a label for the key")
     key_create.add_argument("--expires-at", help="ISO 8601 time with offset")
     key_create.set_defaults(handler=cmd_apikey_create)
+
+    importing = commands.add_parser("import", help="import customers or companies from a file")
+    importing.add_argument("file", help="a CSV file with a header row, or JSON Lines")
+    importing.add_argument("--workspace", required=True, help="workspace name")
+    importing.add_argument("--object", choices=[o.value for o in ImportObject], default="customers")
+    importing.add_argument("--format", choices=[f.value for f in ImportFormat])
+    importing.add_argument("--mapping", help='JSON: column -> field, e.g. {"メール": "emails"}')
+    importing.add_argument("--encoding", choices=[e.value for e in Encoding], default="utf-8")
+    importing.set_defaults(handler=cmd_import)
 
     openapi = commands.add_parser("openapi", help="export the OpenAPI document")
     openapi.add_argument("--output", default=str(DEFAULT_OPENAPI_PATH))

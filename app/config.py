@@ -20,6 +20,7 @@ class Settings(BaseSettings):
 
     cors_origins: Annotated[list[str], NoDecode] = []
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    max_import_bytes: int = Field(default=200 * 1024 * 1024, ge=1024)
 
     rate_limit: int = Field(default=1200, ge=1, description="Requests per key per window")
     rate_limit_window_seconds: int = Field(default=60, ge=1)

@@ -28,6 +28,7 @@ from app.api.ratelimit import create_rate_limiter
 from app.config import Settings, get_settings
 from app.core.idempotency import IdempotencyStore
 from app.db.session import create_database
+from app.domain.imports.service import ImportRunner
 
 logger = logging.getLogger("kokyaku")
 
@@ -39,7 +40,7 @@ Authenticate with `Authorization: Bearer kky_...`. Errors are RFC 9457 `applicat
 Lists page with `limit` and `cursor`; writes take `Idempotency-Key` (POST) and `If-Match` (PATCH,
 DELETE).
 """
-MAINTENANCE_INTERVAL_SECONDS = 3600
+MAINTENANCE_INTERVAL_SECONDS = 60
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -55,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        maintenance = asyncio.create_task(_maintain(idempotency))
+        maintenance = asyncio.create_task(_maintain(idempotency, ImportRunner(database.writer)))
         try:
             yield
         finally:
@@ -88,7 +89,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # then idempotency.
     app.add_middleware(IdempotencyMiddleware, authenticator=authenticator, store=idempotency)
     app.add_middleware(RateLimitMiddleware, limiter=limiter)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        limits={"/v1/imports": settings.max_import_bytes},
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -116,14 +121,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-async def _maintain(idempotency: IdempotencyStore) -> None:
+async def _maintain(idempotency: IdempotencyStore, imports: ImportRunner) -> None:
+    """Housekeeping of this process: expired idempotency records, abandoned import jobs."""
     while True:
-        await asyncio.sleep(MAINTENANCE_INTERVAL_SECONDS)
         try:
             purged = await idempotency.purge_expired()
-            logger.info("purged expired idempotency records", extra={"count": purged})
+            resumed = await imports.resume_abandoned()
+            if purged or resumed:
+                logger.info("maintenance", extra={"purged": purged, "imports_resumed": resumed})
         except Exception:
             logger.exception("maintenance failed")
+        await asyncio.sleep(MAINTENANCE_INTERVAL_SECONDS)
 
 
 def _install_docs(app: FastAPI) -> None:

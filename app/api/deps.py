@@ -144,15 +144,26 @@ def expected_versions(
 IfMatchDep = Annotated[frozenset[int] | None, Depends(expected_versions)]
 
 
+def _has_body(request: Request) -> bool:
+    return request.headers.get("content-length", "0") != "0" or (
+        "transfer-encoding" in request.headers
+    )
+
+
+async def require_multipart(request: Request) -> None:
+    """415 for an upload that is not multipart/form-data."""
+    if request.method in ("POST", "PUT", "PATCH"):
+        content_type = request.headers.get("content-type", "")
+        if not content_type.lower().startswith("multipart/form-data"):
+            raise UnsupportedMediaType("Send the file as multipart/form-data.")
+
+
 async def require_json(request: Request) -> None:
     """415 for a request body that is not JSON (FastAPI would otherwise read it as a string)."""
     if request.method not in ("POST", "PUT", "PATCH"):
         return
     content_type = request.headers.get("content-type")
-    has_body = request.headers.get("content-length", "0") != "0" or (
-        "transfer-encoding" in request.headers
-    )
-    if content_type is None and not has_body:
+    if content_type is None and not _has_body(request):
         return
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):

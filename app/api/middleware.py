@@ -110,19 +110,28 @@ class _BodyTooLargeError(Exception):
 
 
 class BodyLimitMiddleware:
-    """Answers 413 for bodies over the limit, declared or streamed, before they are buffered."""
+    """Answers 413 for bodies over the limit, declared or streamed, before they are buffered.
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    `limits` raises the limit for paths under a prefix (file uploads).
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, limits: dict[str, int]) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
-        too_large = PayloadTooLarge(f"Request bodies are limited to {self.max_bytes} bytes.")
+        path = str(scope["path"])
+        max_bytes = next(
+            (limit for prefix, limit in self.limits.items() if path.startswith(prefix)),
+            self.max_bytes,
+        )
+        too_large = PayloadTooLarge(f"Request bodies are limited to {max_bytes} bytes.")
         declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
             await _send_error(too_large, scope, receive, send)
             return
         received = 0
@@ -134,7 +143,7 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     exceeded = True
                     raise _BodyTooLargeError
             return message

@@ -10,6 +10,7 @@ from app.domain.customer.entities import (
     CustomerRedirect,
     FieldDefinition,
 )
+from app.domain.imports.entities import ImportChunk, ImportJob, ImportRowError
 from app.domain.outbox.entities import DomainEvent
 
 __all__ = [
@@ -22,6 +23,9 @@ __all__ = [
     "DomainEvent",
     "FieldDefinition",
     "IdempotencyRecord",
+    "ImportChunk",
+    "ImportJob",
+    "ImportRowError",
     "User",
     "Workspace",
 ]

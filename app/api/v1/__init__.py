@@ -9,11 +9,22 @@ from app.api.v1 import (
     customers,
     events,
     fields,
+    imports,
     users,
     workspace,
 )
 
 routers: list[APIRouter] = [
     module.router
-    for module in (customers, companies, fields, workspace, api_keys, users, audit_log, events)
+    for module in (
+        customers,
+        companies,
+        fields,
+        imports,
+        workspace,
+        api_keys,
+        users,
+        audit_log,
+        events,
+    )
 ]
