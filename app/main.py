@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,9 +20,10 @@ from app.api import v1 as api_v1
 from app.api.auth import Authenticator
 from app.api.errors import Problem, install_error_handlers
 from app.api.middleware import (
-    BodyLimitMiddleware,
+    BodyRule,
     IdempotencyMiddleware,
     RateLimitMiddleware,
+    RequestBodyMiddleware,
     RequestContextMiddleware,
 )
 from app.api.ratelimit import create_rate_limiter
@@ -57,6 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         maintenance = asyncio.create_task(_maintain(idempotency, ImportRunner(database.writer)))
+        # What startup built lives as long as the process: keep it out of every collection.
+        gc.freeze()
         try:
             yield
         finally:
@@ -85,14 +89,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_docs(app)
     _declare_problem_schema(app)
 
-    # Added innermost first: a request passes request context, CORS, body limit, rate limit,
+    # Added innermost first: a request passes request context, CORS, body rules, rate limit,
     # then idempotency.
     app.add_middleware(IdempotencyMiddleware, authenticator=authenticator, store=idempotency)
     app.add_middleware(RateLimitMiddleware, limiter=limiter)
     app.add_middleware(
-        BodyLimitMiddleware,
-        max_bytes=settings.max_body_bytes,
-        limits={"/v1/imports": settings.max_import_bytes},
+        RequestBodyMiddleware,
+        rules=[
+            BodyRule("/v1/imports", settings.max_import_bytes, multipart=True),
+            BodyRule("/v1/", settings.max_body_bytes),
+        ],
     )
     if settings.cors_origins:
         app.add_middleware(

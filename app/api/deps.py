@@ -1,6 +1,6 @@
 """Dependencies every route shares: authentication, scopes, sessions, paging, If-Match."""
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.auth import Authenticator
 from app.core.context import Actor, Context
-from app.core.errors import Forbidden, Unauthorized, UnsupportedMediaType
+from app.core.errors import Forbidden, Unauthorized
 from app.core.etags import parse_if_match
 from app.db.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from app.db.session import Database
@@ -105,10 +105,10 @@ def WriteUnit(scope: Scope) -> Any:  # noqa: N802
     return Depends(_writing(scope), scope="function")
 
 
-def page_params(default_sort: str = "created_at") -> Callable[..., PageRequest]:
+def page_params(default_sort: str = "created_at") -> Callable[..., Awaitable[PageRequest]]:
     """Reads `limit`, `cursor` and `sort` (default `default_sort`) from the query string."""
 
-    def page_request(
+    async def page_request(
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = (
             DEFAULT_LIMIT
         ),
@@ -132,7 +132,7 @@ def page_params(default_sort: str = "created_at") -> Callable[..., PageRequest]:
 PageDep = Annotated[PageRequest, Depends(page_params())]
 
 
-def expected_versions(
+async def expected_versions(
     if_match: Annotated[
         str | None,
         Header(description="The ETag you read; the write answers 412 if it is no longer current"),
@@ -142,29 +142,3 @@ def expected_versions(
 
 
 IfMatchDep = Annotated[frozenset[int] | None, Depends(expected_versions)]
-
-
-def _has_body(request: Request) -> bool:
-    return request.headers.get("content-length", "0") != "0" or (
-        "transfer-encoding" in request.headers
-    )
-
-
-async def require_multipart(request: Request) -> None:
-    """415 for an upload that is not multipart/form-data."""
-    if request.method in ("POST", "PUT", "PATCH"):
-        content_type = request.headers.get("content-type", "")
-        if not content_type.lower().startswith("multipart/form-data"):
-            raise UnsupportedMediaType("Send the file as multipart/form-data.")
-
-
-async def require_json(request: Request) -> None:
-    """415 for a request body that is not JSON (FastAPI would otherwise read it as a string)."""
-    if request.method not in ("POST", "PUT", "PATCH"):
-        return
-    content_type = request.headers.get("content-type")
-    if content_type is None and not _has_body(request):
-        return
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
-    if media_type != "application/json" and not media_type.endswith("+json"):
-        raise UnsupportedMediaType("Send the request body as application/json.")

@@ -4,7 +4,9 @@ import contextlib
 import hashlib
 import logging
 import re
+import secrets
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import Counter, Histogram
@@ -19,10 +21,10 @@ from app.core.errors import (
     Conflict,
     PayloadTooLarge,
     RateLimited,
+    UnsupportedMediaType,
     ValidationFailed,
 )
 from app.core.idempotency import Claim, IdempotencyRecord, IdempotencyStore
-from app.core.ids import uuid7
 
 logger = logging.getLogger("kokyaku.access")
 
@@ -65,7 +67,7 @@ class RequestContextMiddleware:
             return
         incoming = Headers(scope=scope).get("x-request-id")
         valid = incoming is not None and _CLIENT_REQUEST_ID.fullmatch(incoming)
-        request_id = incoming if valid and incoming else uuid7().hex
+        request_id = incoming if valid and incoming else secrets.token_hex(16)
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
@@ -109,28 +111,54 @@ class _BodyTooLargeError(Exception):
     pass
 
 
-class BodyLimitMiddleware:
-    """Answers 413 for bodies over the limit, declared or streamed, before they are buffered.
+@dataclass(frozen=True, slots=True)
+class BodyRule:
+    """What request bodies under a path prefix may be: their media type and size."""
 
-    `limits` raises the limit for paths under a prefix (file uploads).
-    """
+    prefix: str
+    max_bytes: int
+    multipart: bool = False
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, limits: dict[str, int]) -> None:
+
+def _media_type_problem(headers: Headers, rule: BodyRule) -> AppError | None:
+    content_type = headers.get("content-type")
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if rule.multipart:
+        if media_type != "multipart/form-data":
+            return UnsupportedMediaType("Send the file as multipart/form-data.")
+        return None
+    has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
+    if content_type is None and not has_body:
+        return None
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        return UnsupportedMediaType("Send the request body as application/json.")
+    return None
+
+
+class RequestBodyMiddleware:
+    """Checks /v1 bodies before anything reads them: 415 for the wrong media type, 413 over the
+    size limit (declared or streamed). The first rule whose prefix matches applies."""
+
+    def __init__(self, app: ASGIApp, *, rules: list[BodyRule]) -> None:
         self.app = app
-        self.max_bytes = max_bytes
-        self.limits = limits
+        self.rules = rules
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
         path = str(scope["path"])
-        max_bytes = next(
-            (limit for prefix, limit in self.limits.items() if path.startswith(prefix)),
-            self.max_bytes,
-        )
+        rule = next((rule for rule in self.rules if path.startswith(rule.prefix)), None)
+        if rule is None:
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        if (problem := _media_type_problem(headers, rule)) is not None:
+            await _send_error(problem, scope, receive, send)
+            return
+        max_bytes = rule.max_bytes
         too_large = PayloadTooLarge(f"Request bodies are limited to {max_bytes} bytes.")
-        declared = Headers(scope=scope).get("content-length")
+        declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_bytes:
             await _send_error(too_large, scope, receive, send)
             return

@@ -32,8 +32,9 @@ class WorkspaceRepository(Generic[EntityT]):
         return select(self.entity).where(self.entity.workspace_id == self.workspace_id)
 
     async def get(self, entity_id: UUID) -> EntityT | None:
-        result = await self.session.execute(self.select().where(self.entity.id == entity_id))
-        return result.scalar_one_or_none()
+        # By primary key, which leads with the workspace: scoped, and its statement is cached.
+        entity: EntityT | None = await self.session.get(self.entity, (self.workspace_id, entity_id))
+        return entity
 
     async def existing_ids(self, ids: Collection[UUID]) -> set[UUID]:
         """Which of `ids` exist in this workspace, in one query."""

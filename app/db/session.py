@@ -30,7 +30,7 @@ class Database:
     On SQLite a write transaction starts with BEGIN IMMEDIATE so that it waits for the single
     writer lock up front (busy_timeout) instead of failing when a read transaction tries to
     upgrade; reads start deferred and never block each other under WAL. On PostgreSQL both
-    factories share one engine.
+    share one connection pool, and reads run in autocommit (one statement, one snapshot).
     """
 
     engine: AsyncEngine
@@ -43,9 +43,9 @@ class Database:
         return self.engine.dialect.name
 
     async def dispose(self) -> None:
-        await self.engine.dispose()
-        if self.write_engine is not self.engine:
-            await self.write_engine.dispose()
+        await self.write_engine.dispose()
+        if self.engine.sync_engine.pool is not self.write_engine.sync_engine.pool:
+            await self.engine.dispose()
 
 
 def _sqlite_engine(url: str, *, begin: str, pooled: bool) -> AsyncEngine:
@@ -80,7 +80,10 @@ def create_database(settings: Settings, *, pooled: bool = True) -> Database:
             if pooled
             else {"poolclass": NullPool}
         )
-        engine = write_engine = create_async_engine(url, pool_pre_ping=True, **options)
+        write_engine = create_async_engine(url, **options)
+        # Reads run without BEGIN/ROLLBACK round trips; a lost connection is replaced on the
+        # next checkout after the failed request answers 503.
+        engine = write_engine.execution_options(isolation_level="AUTOCOMMIT")
     return Database(
         engine=engine,
         write_engine=write_engine,

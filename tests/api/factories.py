@@ -1,5 +1,6 @@
-"""Small builders of test data through the public API."""
+"""Small builders and readers of test data through the public API."""
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -48,3 +49,21 @@ async def make_field(client: AsyncClient, tenant: Tenant, **fields: Any) -> dict
     body.update(fields)
     body.setdefault("type", "text")
     return await post_created(client, tenant, "/v1/fields", body)
+
+
+async def read_feed(
+    client: AsyncClient, tenant: Tenant, *, prefix: str = "", at_least: int = 1
+) -> list[dict[str, Any]]:
+    """The workspace's events whose type starts with `prefix`, once `at_least` are visible.
+
+    On PostgreSQL the feed holds back events while an older write transaction anywhere on the
+    server is still open, so a reader polls, as a real poller would.
+    """
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        response = await client.get("/v1/events/feed?limit=200", headers=tenant.headers)
+        assert response.status_code == 200, response.text
+        events = [e for e in response.json()["data"] if e["type"].startswith(prefix)]
+        if len(events) >= at_least or asyncio.get_running_loop().time() > deadline:
+            return events
+        await asyncio.sleep(0.05)

@@ -6,6 +6,7 @@ from typing import Any
 from httpx import AsyncClient
 
 from app.domain.access.scopes import Scope
+from tests.api.factories import read_feed
 from tests.conftest import Tenant
 
 
@@ -227,8 +228,7 @@ async def test_changes_are_recorded_as_events_with_old_and_new_values(
     user = await create_user(client, tenant, role="sales")
     await client.patch(f"/v1/users/{user['id']}", json={"role": "vip"}, headers=tenant.headers)
     await client.delete(f"/v1/users/{user['id']}", headers=tenant.headers)
-    feed = await client.get("/v1/events/feed?limit=200", headers=tenant.headers)
-    events = [e for e in feed.json()["data"] if e["type"].startswith("user.")]
+    events = await read_feed(client, tenant, prefix="user.", at_least=3)
     assert [e["type"] for e in events] == ["user.created", "user.updated", "user.deleted"]
     assert events[1]["changes"] == {"role": {"old": "sales", "new": "vip"}}
     assert events[1]["data"]["role"] == "vip"

@@ -2,6 +2,7 @@
 
 from httpx import AsyncClient
 
+from tests.api.factories import read_feed
 from tests.conftest import Tenant
 
 
@@ -83,6 +84,7 @@ async def test_feed_pages_in_order_and_resumes_from_its_cursor(
             json={"name": f"F{index}", "email": f"f{index}@example.jp", "role": "sales"},
             headers=tenant.headers,
         )
+    await read_feed(client, tenant, at_least=5)
     first = (await client.get("/v1/events/feed?limit=2", headers=tenant.headers)).json()
     assert [event["type"] for event in first["data"]] == ["workspace.created", "api_key.created"]
     assert first["has_more"] is True

@@ -13,7 +13,6 @@ from app.api.deps import (
     WriteUnit,
     get_database,
     page_params,
-    require_multipart,
 )
 from app.api.errors import problem_responses
 from app.api.responses import created_at_location, list_response
@@ -26,7 +25,7 @@ from app.domain.imports.rows import Encoding, ImportFormat, ImportObject, chunks
 from app.domain.imports.schemas import ImportJob, ImportJobDetail, ImportRowProblem
 from app.domain.imports.service import ImportRunner, ImportService
 
-router = resource_router("/imports", "imports", body_check=require_multipart)
+router = resource_router("/imports", "imports")
 
 
 def _format_of(declared: ImportFormat | None, filename: str | None) -> ImportFormat:

@@ -51,7 +51,13 @@ def unique_keys(keys: set[IdentityKey]) -> set[IdentityKey]:
     return {key for key in keys if key.kind != PHONE}
 
 
+_JAPAN = "+81"
+
+
 def _phone_forms(phone: str) -> list[str]:
+    """The digits of an E.164 number as written internationally and nationally."""
+    if phone.startswith(_JAPAN):  # the common case, without parsing: +8190... is 090...
+        return [phone[1:], "0" + phone[len(_JAPAN) :]]
     number = phonenumbers.parse(phone)
     national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
     return [digits(phone), digits(national)]

@@ -4,7 +4,7 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Any, ClassVar
 from uuid import UUID
 
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.db.repository import WorkspaceRepository
@@ -50,17 +50,20 @@ class CustomerRepository(WorkspaceRepository[Customer]):
         rows = (await self.session.execute(stmt)).all()
         return {IdentityKey(kind, source, value): owner for kind, source, value, owner in rows}
 
-    def add_identities(self, customer_id: UUID, keys: Iterable[IdentityKey]) -> None:
-        self.session.add_all(
-            CustomerIdentity(
-                workspace_id=self.workspace_id,
-                customer_id=customer_id,
-                kind=key.kind,
-                source=key.source,
-                value=key.value,
-            )
-            for key in keys
-        )
+    async def add_identities(self, owned: Iterable[tuple[UUID, IdentityKey]]) -> None:
+        """Inserts (customer id, key) pairs in one statement."""
+        rows = [
+            {
+                "workspace_id": self.workspace_id,
+                "customer_id": customer_id,
+                "kind": key.kind,
+                "source": key.source,
+                "value": key.value,
+            }
+            for customer_id, key in owned
+        ]
+        if rows:
+            await self.session.execute(insert(CustomerIdentity), rows)
 
     async def remove_identities(self, customer_id: UUID, keys: Collection[IdentityKey]) -> None:
         if not keys:

@@ -39,7 +39,7 @@ from app.domain.customer.identity import (
     unique_keys,
 )
 from app.domain.customer.repository import CustomerRepository, FieldDefinitionRepository
-from app.domain.outbox.service import EventRecorder, changes_between, envelope
+from app.domain.outbox.service import EventRecorder, PendingEvent, changes_between, envelope
 from app.filters.compiler import compile_filter
 
 Loc = tuple[str | int, ...]
@@ -314,8 +314,9 @@ class CustomerService:
         await self.customers.delete(other)
         await self.session.flush()  # frees the other's identities before the survivor takes them
         await self.customers.redirect(other_id, survivor_id)
-        self.customers.add_identities(survivor_id, identity_keys(survivor) - previous_keys)
-        await self.session.flush()
+        await self.customers.add_identities(
+            (survivor_id, key) for key in identity_keys(survivor) - previous_keys
+        )
         after = schemas.Customer.snapshot(survivor)
         self.events.record(
             "customer.merged",
@@ -473,6 +474,7 @@ class CustomerService:
                 self.customers.add(customer)
         try:
             await self.session.flush()
+            added: list[tuple[UUID, IdentityKey]] = []
             for customer, before in written:
                 stored = (
                     keys_of(before["emails"], before["phones"], before["external_ids"])
@@ -481,27 +483,23 @@ class CustomerService:
                 )
                 wanted = identity_keys(customer)
                 await self.customers.remove_identities(customer.id, stored - wanted)
-                self.customers.add_identities(customer.id, wanted - stored)
-            await self.session.flush()
+                added += [(customer.id, key) for key in wanted - stored]
+            await self.customers.add_identities(added)
         except IntegrityError as error:
             # A concurrent request took one of these emails or external ids first.
             raise Conflict(
                 "An email or external id was taken by another request; retry."
             ) from error
+        pending: list[PendingEvent] = []
         for customer, before in written:
             after = schemas.Customer.snapshot(customer)
             if before is None:
-                self.events.record(
-                    "customer.created", subject_type="customer", subject_id=customer.id, data=after
-                )
+                pending.append(PendingEvent("customer.created", "customer", customer.id, after))
             elif diff := changes_between(before, after):
-                self.events.record(
-                    "customer.updated",
-                    subject_type="customer",
-                    subject_id=customer.id,
-                    data=after,
-                    changes=diff,
+                pending.append(
+                    PendingEvent("customer.updated", "customer", customer.id, after, diff)
                 )
+        await self.events.record_many(pending)
         return written[0][0]
 
 

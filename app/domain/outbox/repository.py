@@ -1,11 +1,13 @@
 """Reading the outbox: the event feed in a gap-free order, and the audit log."""
 
 from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.ids import uuid7
 from app.db.pagination import Page, PageRequest, apply_page, make_page
 from app.domain.outbox.entities import DomainEvent
 
@@ -18,6 +20,11 @@ class DomainEventRepository:
     def add(self, event: DomainEvent) -> None:
         event.workspace_id = self.workspace_id
         self.session.add(event)
+
+    async def insert_many(self, rows: list[dict[str, Any]]) -> None:
+        """Inserts events given as column values, without building an object per event."""
+        values = [{"id": uuid7(), "workspace_id": self.workspace_id, **row} for row in rows]
+        await self.session.execute(insert(DomainEvent), values)
 
     async def feed_after(self, transaction_id: int, position: int, limit: int) -> list[DomainEvent]:
         """Events after the given key, in (transaction, position) order, at most `limit`.

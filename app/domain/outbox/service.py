@@ -49,12 +49,43 @@ class FeedPage:
     has_more: bool
 
 
+@dataclass(frozen=True, slots=True)
+class PendingEvent:
+    type: str
+    subject_type: str
+    subject_id: UUID
+    data: dict[str, Any]
+    changes: dict[str, Any] | None = None
+
+
 class EventRecorder:
     """Writes domain events into the current unit of work: they commit or vanish with it."""
 
     def __init__(self, session: AsyncSession, context: Context) -> None:
+        self.session = session
         self.events = DomainEventRepository(session, context.workspace_id)
         self.actor = context.actor
+
+    async def record_many(self, pending: list[PendingEvent]) -> None:
+        """Many events in one statement, after those already recorded (batch endpoints)."""
+        if not pending:
+            return
+        await self.session.flush()
+        await self.events.insert_many(
+            [
+                {
+                    "type": event.type,
+                    "subject_type": event.subject_type,
+                    "subject_id": event.subject_id,
+                    "data": event.data,
+                    "changes": event.changes,
+                    "actor_kind": self.actor.kind,
+                    "actor_api_key_id": self.actor.api_key_id,
+                    "request_id": self.actor.request_id,
+                }
+                for event in pending
+            ]
+        )
 
     def record(
         self,

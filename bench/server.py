@@ -1,0 +1,155 @@
+"""Runs an ASGI app under uvicorn in its own process group, and always stops it again."""
+
+import contextlib
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.loadgen import LOOPBACK
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+STARTUP_TIMEOUT_SECONDS = 60.0
+STOP_TIMEOUT_SECONDS = 15.0
+LOG_TAIL_BYTES = 4000
+
+
+class ServerError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def host(self) -> str:
+        return f"{LOOPBACK}:{self.port}"
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time used so far by the uvicorn process and its workers (Linux), else None."""
+        return _process_group_cpu_seconds(self.process.pid)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((LOOPBACK, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running_server(
+    name: str, factory: str, *, database_url: str, workers: int, log_dir: Path
+) -> Iterator[Server]:
+    """Serves `factory` ("module:function") on a free loopback port until the block ends."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "KOKYAKU_DATABASE_URL": database_url,
+        # The benchmark sends one key's requests far past any sensible production limit.
+        "KOKYAKU_RATE_LIMIT": "100000000",
+        "KOKYAKU_ACCESS_LOG": "false",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        factory,
+        "--factory",
+        "--host",
+        LOOPBACK,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    log_path = log_dir / f"{name}-{port}.log"
+    with log_path.open("wb") as log:
+        # A session of its own, so stopping it reaches every worker and nothing else.
+        process = subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        _wait_until_healthy(process, port, log_path)
+        yield Server(name=name, port=port, process=process)
+    finally:
+        _stop(process)
+
+
+def _wait_until_healthy(process: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServerError(
+                f"the server exited with {process.returncode} on start:\n{_tail(log_path)}"
+            )
+        connection = http.client.HTTPConnection(LOOPBACK, port, timeout=2)
+        try:
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass  # not listening yet
+        finally:
+            connection.close()
+        time.sleep(0.1)
+    raise ServerError(
+        f"no healthy answer within {STARTUP_TIMEOUT_SECONDS:.0f} s:\n{_tail(log_path)}"
+    )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the server's process group; SIGKILL to whatever is left after the grace time."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(STOP_TIMEOUT_SECONDS)
+    # A stuck master, or workers it left behind: the group id still reaches them.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _tail(log_path: Path) -> str:
+    data = log_path.read_bytes()[-LOG_TAIL_BYTES:]
+    return data.decode(errors="replace")
+
+
+def _process_group_cpu_seconds(group_id: int) -> float | None:
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    ticks_per_second = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        # The command name may contain spaces; the fields after its closing parenthesis do not.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        # fields[2] is the process group; [11], [12] are user and system time in clock ticks.
+        if int(fields[2]) == group_id:
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks_per_second
