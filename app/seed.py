@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.clock import utcnow
 from app.core.context import Context
+from app.core.values import normalise_phone
 from app.domain.company.schemas import CompanyCreate
 from app.domain.company.service import CompanyService
-from app.domain.customer.schemas import normalise_phone
 from app.domain.customer.service import MAX_BATCH, BatchStatus, CustomerService
 
 SHOP_SOURCE = "shop"
@@ -561,8 +561,9 @@ async def seed_customers(
 ) -> SeedSummary:
     """Creates customers `start` + 1 .. `start` + `count` through the batch upsert.
 
-    The same `seed` and `start` give the same people, so seeding a slice again updates it instead
-    of duplicating it. `progress` is told how many customers each batch wrote.
+    The same `seed` and `start` give the same people (ages count from today), and seeding a slice
+    again updates its people instead of duplicating them. `progress` is told how many customers
+    each batch wrote.
     """
     if not 1 <= batch_size <= MAX_BATCH:
         raise ValueError(f"The batch size must be between 1 and {MAX_BATCH}.")

@@ -36,6 +36,13 @@ class WorkspaceRepository(Generic[EntityT]):
         entity: EntityT | None = await self.session.get(self.entity, (self.workspace_id, entity_id))
         return entity
 
+    async def get_many(self, ids: Collection[UUID]) -> dict[UUID, EntityT]:
+        """The entities with these ids in this workspace, by id, in one query."""
+        if not ids:
+            return {}
+        result = await self.session.execute(self.select().where(self.entity.id.in_(ids)))
+        return {entity.id: entity for entity in result.scalars()}
+
     async def existing_ids(self, ids: Collection[UUID]) -> set[UUID]:
         """Which of `ids` exist in this workspace, in one query."""
         if not ids:

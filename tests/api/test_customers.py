@@ -203,3 +203,26 @@ async def test_customers_of_another_workspace_are_invisible(
         "/v1/customers", json={"emails": ["theirs@example.jp"]}, headers=tenant.headers
     )
     assert mine.status_code == 201
+
+
+async def test_expand_embeds_company_and_owner_only_when_asked(
+    client: AsyncClient, tenant: Tenant
+) -> None:
+    owner = await make_user(client, tenant, name="営業 一郎")
+    company = await make_company(client, tenant, name="株式会社エキスパンド")
+    customer = await make_customer(client, tenant, company_id=company["id"], owner_id=owner["id"])
+    await make_customer(client, tenant)
+    path = f"/v1/customers/{customer['id']}"
+    plain = (await client.get(path, headers=tenant.headers)).json()
+    assert "company" not in plain
+    assert "owner" not in plain
+    expanded = (await client.get(f"{path}?expand=company,owner", headers=tenant.headers)).json()
+    assert expanded["company"]["name"] == "株式会社エキスパンド"
+    assert expanded["owner"]["name"] == "営業 一郎"
+    listed = await client.get("/v1/customers?expand=company", headers=tenant.headers)
+    companies = [c.get("company") for c in listed.json()["data"]]
+    assert companies[0]["id"] == company["id"]
+    assert companies[1] is None
+    assert all("owner" not in c for c in listed.json()["data"])
+    unknown = await client.get(f"{path}?expand=orders", headers=tenant.headers)
+    assert unknown.status_code == 422

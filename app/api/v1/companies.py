@@ -103,6 +103,7 @@ async def delete_company(
     "/{company_id}/customers",
     responses=problem_responses(404),
     summary="List a company's customers (contacts)",
+    response_model_exclude_unset=True,
 )
 async def list_company_customers(
     company_id: UUID,

@@ -19,7 +19,9 @@ from app.api.v1.schemas.search import (
     SearchRequest,
 )
 from app.core.errors import ValidationFailed
+from app.db.pagination import Page
 from app.domain.access.scopes import Scope
+from app.domain.customer.entities import Customer as CustomerEntity
 from app.domain.customer.schemas import Customer, CustomerCreate, CustomerMerge, CustomerUpdate
 from app.domain.customer.service import CustomerQuery, CustomerService
 
@@ -36,6 +38,26 @@ class DuplicateList(BaseModel):
     data: list[DuplicatePair]
 
 
+ExpandQuery = Annotated[
+    str | None,
+    Query(
+        pattern=r"^(company|owner)(,(company|owner))?$",
+        description="Embed related objects in the read: company, owner (comma-separated)",
+    ),
+]
+
+
+def _expansions(expand: str | None) -> frozenset[str]:
+    return frozenset(expand.split(",")) if expand else frozenset()
+
+
+async def _page_of_views(
+    service: CustomerService, page: Page[CustomerEntity], expand: str | None
+) -> Page[Customer]:
+    views = await service.views(page.items, _expansions(expand))
+    return Page(items=views, next_cursor=page.next_cursor)
+
+
 def _external_id(value: str | None) -> tuple[str, str] | None:
     if value is None:
         return None
@@ -45,7 +67,12 @@ def _external_id(value: str | None) -> tuple[str, str] | None:
     return source, external_id
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=problem_responses(409))
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(409),
+    response_model_exclude_unset=True,
+)
 async def create_customer(
     body: CustomerCreate,
     request: Request,
@@ -60,7 +87,7 @@ async def create_customer(
     return Customer.model_validate(customer)
 
 
-@router.get("", summary="List customers")
+@router.get("", summary="List customers", response_model_exclude_unset=True)
 async def list_customers(
     request: Request,
     response: Response,
@@ -84,6 +111,7 @@ async def list_customers(
     created_after: datetime | None = None,
     created_before: datetime | None = None,
     updated_after: datetime | None = None,
+    expand: ExpandQuery = None,
     unit: Unit = ReadUnit(Scope.CUSTOMERS_READ),
 ) -> ListResponse[Customer]:
     """Sort by `created_at` (default), `updated_at` or `display_name`, each also descending."""
@@ -99,19 +127,24 @@ async def list_customers(
         created_before=created_before,
         updated_after=updated_after,
     )
-    customers = await CustomerService(unit.session, unit.context).page(page, query)
-    return list_response(request, response, customers, Customer.model_validate)
+    service = CustomerService(unit.session, unit.context)
+    views = await _page_of_views(service, await service.page(page, query), expand)
+    return list_response(request, response, views, lambda view: view)
 
 
-@router.post("/search", summary="Search customers with the filter DSL")
+@router.post(
+    "/search", summary="Search customers with the filter DSL", response_model_exclude_unset=True
+)
 async def search_customers(
     body: SearchRequest,
     request: Request,
     response: Response,
+    expand: ExpandQuery = None,
     unit: Unit = ReadUnit(Scope.CUSTOMERS_READ),
 ) -> ListResponse[Customer]:
-    customers = await CustomerService(unit.session, unit.context).search(body.filter, body.page())
-    return list_response(request, response, customers, Customer.model_validate)
+    service = CustomerService(unit.session, unit.context)
+    views = await _page_of_views(service, await service.search(body.filter, body.page()), expand)
+    return list_response(request, response, views, lambda view: view)
 
 
 @router.post("/batch", summary="Create or update up to 1,000 customers")
@@ -154,18 +187,30 @@ async def list_duplicates(
     )
 
 
-@router.get("/{customer_id}", responses=problem_responses(404), summary="Get a customer")
+@router.get(
+    "/{customer_id}",
+    responses=problem_responses(404),
+    summary="Get a customer",
+    response_model_exclude_unset=True,
+)
 async def get_customer(
-    customer_id: UUID, response: Response, unit: Unit = ReadUnit(Scope.CUSTOMERS_READ)
+    customer_id: UUID,
+    response: Response,
+    expand: ExpandQuery = None,
+    unit: Unit = ReadUnit(Scope.CUSTOMERS_READ),
 ) -> Customer:
     """A merged customer answers 404 with `merged_into`, the id of the survivor."""
-    customer = await CustomerService(unit.session, unit.context).get(customer_id)
+    service = CustomerService(unit.session, unit.context)
+    customer = await service.get(customer_id)
     set_etag(response, customer.version)
-    return Customer.model_validate(customer)
+    return (await service.views([customer], _expansions(expand)))[0]
 
 
 @router.patch(
-    "/{customer_id}", responses=problem_responses(404, 409, 412), summary="Update a customer"
+    "/{customer_id}",
+    responses=problem_responses(404, 409, 412),
+    summary="Update a customer",
+    response_model_exclude_unset=True,
 )
 async def update_customer(
     customer_id: UUID,
@@ -206,6 +251,7 @@ async def delete_customer(
     "/{customer_id}/merge",
     responses=problem_responses(404, 409, 412),
     summary="Merge another customer into this one",
+    response_model_exclude_unset=True,
 )
 async def merge_customers(
     customer_id: UUID,

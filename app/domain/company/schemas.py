@@ -7,7 +7,7 @@ from uuid import UUID
 from pydantic import AfterValidator, Field, StringConstraints
 
 from app.core.schemas import InputModel, Name, ResourceModel, UpdateModel
-from app.domain.customer.schemas import Address, Kana, Phone, Tags
+from app.core.values import Address, Kana, Phone, Tags
 
 Domain = Annotated[
     str,

@@ -66,6 +66,11 @@ class Customer(WorkspaceScoped, Timestamped, Versioned, Base):
     search_text: Mapped[str] = mapped_column(Text, default="")
     name_key: Mapped[str | None] = mapped_column(String(200))
 
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """Purchase figures; none are kept until orders exist."""
+        return {}
+
 
 class CustomerIdentity(Base):
     """An email, phone or external id that points at one customer.

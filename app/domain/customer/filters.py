@@ -7,11 +7,12 @@ from typing import Any
 from sqlalchemy import and_, exists, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from app.core.values import normalise_phone
 from app.db.dialect import json_array_holds, json_array_non_empty
 from app.domain.company.entities import Company
 from app.domain.customer.entities import Customer, CustomerIdentity, FieldDefinition
 from app.domain.customer.identity import EMAIL, PHONE
-from app.domain.customer.schemas import FieldType, normalise_phone
+from app.domain.customer.schemas import FieldType
 from app.filters.fields import Expression, Field, FieldRegistry, Kind
 
 # Keys that may appear in a JSON path: those our schemas allow for sources and channels.

@@ -25,12 +25,6 @@ class CustomerRepository(WorkspaceRepository[Customer]):
         "display_name": Customer.display_name,
     }
 
-    async def get_many(self, ids: Collection[UUID]) -> dict[UUID, Customer]:
-        if not ids:
-            return {}
-        result = await self.session.execute(self.select().where(Customer.id.in_(ids)))
-        return {customer.id: customer for customer in result.scalars()}
-
     async def owners_of(self, keys: Collection[IdentityKey]) -> dict[IdentityKey, UUID]:
         """Which customer holds each of the (unique) identity keys, in one query."""
         if not keys:

@@ -1,67 +1,26 @@
 """The shapes of customers and custom field definitions, as clients write and read them."""
 
-import re
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
-import phonenumbers
-from pydantic import AfterValidator, EmailStr, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, Field, StringConstraints, field_validator
 
 from app.core.clock import utcnow
 from app.core.schemas import InputModel, Name, ResourceModel, UpdateModel
+from app.core.values import Address, Email, Kana, Phone, Tags, unique
+from app.domain.access.schemas import User
+from app.domain.company.schemas import Company
 
-DEFAULT_PHONE_REGION = "JP"
 MAX_IDENTITIES = 20
-MAX_TAGS = 100
-
-_KANA = re.compile(r"^[\u3040-\u30ff\uff66-\uff9f\s\u3000]+$")
-
-
-def _kana(value: str) -> str:
-    if not _KANA.match(value):
-        raise ValueError("Write the reading in kana (hiragana or katakana).")
-    return value
-
-
-def normalise_phone(value: str) -> str:
-    """E.164 (`+819012345678`); numbers without a country code are read as Japanese."""
-    try:
-        number = phonenumbers.parse(value, DEFAULT_PHONE_REGION)
-    except phonenumbers.NumberParseException as error:
-        raise ValueError("Not a phone number.") from error
-    if not phonenumbers.is_valid_number(number):
-        raise ValueError("Not a valid phone number.")
-    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
-
-
-def _unique(values: list[str]) -> list[str]:
-    return list(dict.fromkeys(values))
-
 
 PersonName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-Kana = Annotated[str, StringConstraints(min_length=1, max_length=100), AfterValidator(_kana)]
-Email = Annotated[EmailStr, AfterValidator(str.casefold)]
-Phone = Annotated[
-    str, StringConstraints(min_length=3, max_length=40), AfterValidator(normalise_phone)
-]
-Tag = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Source = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,49}$")]
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Channel = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,29}$")]
-Emails = Annotated[list[Email], Field(max_length=MAX_IDENTITIES), AfterValidator(_unique)]
-Phones = Annotated[list[Phone], Field(max_length=MAX_IDENTITIES), AfterValidator(_unique)]
-Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_unique)]
-
-
-class Address(InputModel):
-    postal_code: Annotated[str, StringConstraints(max_length=20)] | None = None
-    prefecture: Annotated[str, StringConstraints(max_length=50)] | None = None
-    city: Annotated[str, StringConstraints(max_length=100)] | None = None
-    line1: Annotated[str, StringConstraints(max_length=200)] | None = None
-    line2: Annotated[str, StringConstraints(max_length=200)] | None = None
-    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = "JP"
+Emails = Annotated[list[Email], Field(max_length=MAX_IDENTITIES), AfterValidator(unique)]
+Phones = Annotated[list[Phone], Field(max_length=MAX_IDENTITIES), AfterValidator(unique)]
 
 
 class ConsentInput(InputModel):
@@ -161,11 +120,17 @@ class Customer(ResourceModel):
     consents: dict[str, Consent]
     attributes: dict[str, Any]
     metrics: dict[str, Any] = Field(
-        default_factory=dict, description="Read-only purchase figures; empty until orders exist"
+        description="Read-only purchase figures; empty until orders exist"
     )
     version: int
     created_at: datetime
     updated_at: datetime
+    company: Company | None = Field(
+        default=None, description="The company itself, only with ?expand=company"
+    )
+    owner: User | None = Field(
+        default=None, description="The owner itself, only with ?expand=owner"
+    )
 
 
 class CustomerMerge(InputModel):
@@ -190,7 +155,7 @@ class FieldType(StrEnum):
 
 FieldKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 Option = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-Options = Annotated[list[Option], Field(min_length=1, max_length=500), AfterValidator(_unique)]
+Options = Annotated[list[Option], Field(min_length=1, max_length=500), AfterValidator(unique)]
 
 
 class FieldDefinitionCreate(InputModel):

@@ -21,8 +21,10 @@ from app.core.text import digits, like_pattern, search_form
 from app.db.dialect import json_array_holds
 from app.db.pagination import Page, PageRequest
 from app.domain.access.repository import UserRepository, WorkspaceDirectory
+from app.domain.access.schemas import User as UserView
 from app.domain.company.entities import Company
 from app.domain.company.repository import CompanyRepository
+from app.domain.company.schemas import Company as CompanyView
 from app.domain.customer import schemas
 from app.domain.customer.attributes import apply_attributes
 from app.domain.customer.entities import Customer, FieldDefinition
@@ -130,6 +132,34 @@ class CustomerService:
                 raise NotFound("customer", customer_id, merged_into=str(survivor))
             raise NotFound("customer", customer_id)
         return customer
+
+    async def views(
+        self, customers: Sequence[Customer], expand: frozenset[str] = frozenset()
+    ) -> list[schemas.Customer]:
+        """The customers as the API shows them, embedding the related objects in `expand`
+        (`company`, `owner`) with one query per relation for the whole page."""
+        companies: dict[UUID, Any] = {}
+        owners: dict[UUID, Any] = {}
+        if "company" in expand:
+            companies = await self.companies.get_many(
+                {c.company_id for c in customers if c.company_id is not None}
+            )
+        if "owner" in expand:
+            owners = await self.users.get_many(
+                {c.owner_id for c in customers if c.owner_id is not None}
+            )
+        views = []
+        for customer in customers:
+            view = schemas.Customer.model_validate(customer)
+            embedded: dict[str, Any] = {}
+            if "company" in expand:
+                company = companies.get(customer.company_id) if customer.company_id else None
+                embedded["company"] = CompanyView.model_validate(company) if company else None
+            if "owner" in expand:
+                owner = owners.get(customer.owner_id) if customer.owner_id else None
+                embedded["owner"] = UserView.model_validate(owner) if owner else None
+            views.append(view.model_copy(update=embedded) if embedded else view)
+        return views
 
     async def page(self, page: PageRequest, query: CustomerQuery) -> Page[Customer]:
         return await self.customers.page(self._filtered(query), page)
