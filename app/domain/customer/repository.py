@@ -1,10 +1,11 @@
 """Queries for customers, their identities, redirects and custom field definitions."""
 
+from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any, ClassVar
 from uuid import UUID
 
-from sqlalchemy import delete, insert, select, tuple_, update
+from sqlalchemy import and_, delete, insert, or_, select, tuple_, update
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.db.repository import WorkspaceRepository
@@ -27,20 +28,28 @@ class CustomerRepository(WorkspaceRepository[Customer]):
 
     async def owners_of(self, keys: Collection[IdentityKey]) -> dict[IdentityKey, UUID]:
         """Which customer holds each of the (unique) identity keys, in one query."""
-        if not keys:
+        groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for key in keys:
+            if key.kind != PHONE:
+                groups[(key.kind, key.source)].append(key.value)
+        if not groups:
             return {}
+        # One `value IN (...)` per kind and source: a row-value IN over thousands of keys makes
+        # PostgreSQL's planner slow down quadratically.
+        matches = [
+            and_(
+                CustomerIdentity.kind == kind,
+                CustomerIdentity.source == source,
+                CustomerIdentity.value.in_(values),
+            )
+            for (kind, source), values in groups.items()
+        ]
         stmt = select(
             CustomerIdentity.kind,
             CustomerIdentity.source,
             CustomerIdentity.value,
             CustomerIdentity.customer_id,
-        ).where(
-            CustomerIdentity.workspace_id == self.workspace_id,
-            CustomerIdentity.kind != PHONE,
-            tuple_(CustomerIdentity.kind, CustomerIdentity.source, CustomerIdentity.value).in_(
-                [(key.kind, key.source, key.value) for key in keys]
-            ),
-        )
+        ).where(CustomerIdentity.workspace_id == self.workspace_id, or_(*matches))
         rows = (await self.session.execute(stmt)).all()
         return {IdentityKey(kind, source, value): owner for kind, source, value, owner in rows}
 
