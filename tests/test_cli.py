@@ -116,3 +116,22 @@ def _wait_for(url: str, secret: str) -> httpx.Response:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+async def test_seed_fills_a_workspace_with_a_japanese_shop(database_url: str) -> None:
+    workspace = f"seed-{os.getpid()}-{time.monotonic_ns()}"
+    seeded = kokyaku(
+        database_url, "seed", "--workspace", workspace, "--customers", "120", "--companies", "4"
+    )
+    assert seeded.returncode == 0, seeded.stderr
+    issued = kokyaku(
+        database_url, "apikey", "create", "--workspace", workspace, "--scopes", "customers:read"
+    )
+    headers = {"Authorization": f"Bearer {issued.stdout.strip()}"}
+    async with client_for(create_app(settings_for(database_url))) as http:
+        customers = await http.get("/v1/customers?limit=200", headers=headers)
+        companies = await http.get("/v1/companies", headers=headers)
+    people = customers.json()["data"]
+    assert len(people) == 120
+    assert len(companies.json()["data"]) == 4
+    assert all(person["family_name_kana"] for person in people if person["family_name"])
