@@ -38,6 +38,7 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
+_NUL_IN_QUERY = re.compile(rb"%00")
 _CLIENT_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,200}")
 _API_PREFIX = "/v1/"
 
@@ -52,6 +53,15 @@ async def _send_error(error: AppError, scope: Scope, receive: Receive, send: Sen
 
 def _with_headers(message: Message, extra: list[tuple[bytes, bytes]]) -> Message:
     return {**message, "headers": [*message.get("headers", []), *extra]}
+
+
+def _with_request_id(send: Send, request_id: str) -> Send:
+    async def send_with_id(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = _with_headers(message, [(b"x-request-id", request_id.encode())])
+        await send(message)
+
+    return send_with_id
 
 
 class RequestContextMiddleware:
@@ -69,17 +79,22 @@ class RequestContextMiddleware:
         valid = incoming is not None and _CLIENT_REQUEST_ID.fullmatch(incoming)
         request_id = incoming if valid and incoming else secrets.token_hex(16)
         scope.setdefault("state", {})["request_id"] = request_id
+        if _NUL_IN_QUERY.search(scope.get("query_string", b"")):
+            nul = ValidationFailed.at(("query",), "The query may not contain %00 (NUL).")
+            await _send_error(nul, scope, receive, _with_request_id(send, request_id))
+            return
         started = time.perf_counter()
         status = 500
         response_started = False
+
+        identified_send = _with_request_id(send, request_id)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                message = _with_headers(message, [(b"x-request-id", request_id.encode())])
-            await send(message)
+            await identified_send(message)
 
         try:
             await self.app(scope, receive, send_with_id)

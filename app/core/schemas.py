@@ -14,10 +14,28 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
 
+def _without_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" not in value
+    if isinstance(value, list | tuple):
+        return all(_without_nul(item) for item in value)
+    if isinstance(value, dict):
+        return all(_without_nul(key) and _without_nul(item) for key, item in value.items())
+    return True
+
+
 class InputModel(BaseModel):
     """What a client writes: unknown fields are rejected."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul_characters(cls, value: Any) -> Any:
+        # PostgreSQL cannot store U+0000 in text; refuse it everywhere, on both databases alike.
+        if not _without_nul(value):
+            raise ValueError("Text may not contain the NUL character (U+0000).")
+        return value
 
 
 class ResourceModel(BaseModel):

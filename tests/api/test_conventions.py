@@ -246,3 +246,40 @@ class TestIdempotency:
             "/v1/users", json=user_body(), headers={**tenant.headers, "Idempotency-Key": "k" * 256}
         )
         assert response.status_code == 422
+
+
+async def test_nul_characters_are_refused_on_both_databases(
+    client: AsyncClient, tenant: Tenant
+) -> None:
+    in_body = await client.post(
+        "/v1/customers",
+        json={"family_name": "山\x00田", "attributes": {}, "tags": ["ok", "b\x00d"]},
+        headers=tenant.headers,
+    )
+    assert in_body.status_code == 422
+    assert {tuple(e["loc"]) for e in in_body.json()["errors"]} == {
+        ("body", "family_name"),
+        ("body", "tags"),
+    }
+    in_filter = await client.post(
+        "/v1/customers/search",
+        json={"filter": {"field": "display_name", "op": "eq", "value": "\x00"}},
+        headers=tenant.headers,
+    )
+    assert in_filter.status_code == 422
+    in_query = await client.get("/v1/customers?q=%00", headers=tenant.headers)
+    assert in_query.status_code == 422
+    assert in_query.headers["content-type"] == PROBLEM
+    assert "x-request-id" in in_query.headers
+
+
+async def test_a_body_that_is_not_utf8_is_a_documented_400(
+    client: AsyncClient, tenant: Tenant
+) -> None:
+    response = await client.post(
+        "/v1/users",
+        content=b'{"name": "\xff"}',
+        headers={**tenant.headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"] == PROBLEM

@@ -41,6 +41,7 @@ async def get_api_key(api_key_id: UUID, unit: Unit = ReadUnit(Scope.ADMIN)) -> A
 @router.delete(
     "/{api_key_id}",
     status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
     responses=problem_responses(404),
     summary="Revoke an API key",
     description="The key stops working at once. It stays listed, with `revoked_at` set.",

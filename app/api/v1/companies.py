@@ -90,6 +90,7 @@ async def update_company(
 @router.delete(
     "/{company_id}",
     status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
     responses=problem_responses(404, 409, 412),
     summary="Delete a company without contacts",
 )

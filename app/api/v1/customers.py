@@ -230,6 +230,7 @@ async def update_customer(
 @router.delete(
     "/{customer_id}",
     status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
     responses=problem_responses(404, 412),
     summary="Delete or erase a customer",
 )

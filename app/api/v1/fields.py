@@ -84,6 +84,7 @@ async def update_field(
 @router.delete(
     "/{field_id}",
     status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
     responses=problem_responses(404, 412),
     summary="Remove a custom field and its values",
 )

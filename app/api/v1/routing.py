@@ -16,5 +16,5 @@ def resource_router(path: str, tag: str) -> APIRouter:
     return APIRouter(
         prefix=API_PREFIX + path,
         tags=[tag],
-        responses=problem_responses(401, 403, 413, 415, 422, 429, 500, 503),
+        responses=problem_responses(400, 401, 403, 413, 415, 422, 429, 500, 503),
     )

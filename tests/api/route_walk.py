@@ -1,0 +1,271 @@
+"""The app's /v1 routes as data, for tests that walk every route: each route's required scopes
+and path parameters, a valid minimal body, and factories that create what a path id names.
+
+Routes come from the app itself, so a new route is walked without editing this module; only a
+new kind of path parameter (a factory) or a body with required fields (a minimal body) needs an
+entry here.
+"""
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
+from pydantic import BaseModel
+
+from app.domain.access.schemas import ApiKeyCreate, UserCreate, UserUpdate, WorkspaceUpdate
+from app.domain.access.scopes import Scope, grants
+from app.domain.company.schemas import CompanyCreate, CompanyUpdate
+from app.domain.customer.schemas import (
+    CustomerCreate,
+    CustomerMerge,
+    CustomerUpdate,
+    FieldDefinitionCreate,
+    FieldDefinitionUpdate,
+)
+from app.main import create_app
+from tests.conftest import settings_for
+
+API_PREFIX = "/v1"
+_PATH_PARAMETER = re.compile(r"{(\w+)(?::\w+)?}")
+
+Json = dict[str, Any]
+# Keyword arguments for httpx's request() that carry a body: `json`, or `files` and `data`.
+Payload = dict[str, Any]
+
+
+def path_parameters(path: str) -> tuple[str, ...]:
+    """The names of the parameters in a path template, in order."""
+    return tuple(match.group(1) for match in _PATH_PARAMETER.finditer(path))
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One method of one route, as the app routes it."""
+
+    method: str
+    path: str
+    dependant: Dependant
+    takes_body: bool
+    body_model: type[BaseModel] | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} {self.path}"
+
+    @property
+    def path_parameters(self) -> tuple[str, ...]:
+        return path_parameters(self.path)
+
+    @property
+    def required_scopes(self) -> frozenset[Scope]:
+        """The scopes its dependencies demand (`required_scope` on a dependency callable)."""
+        return frozenset(_required_scopes(self.dependant))
+
+    def url(self, values: Mapping[str, str]) -> str:
+        return _PATH_PARAMETER.sub(lambda match: values[match.group(1)], self.path)
+
+
+def _required_scopes(dependant: Dependant) -> set[Scope]:
+    found: set[Scope] = set()
+    scope = getattr(dependant.call, "required_scope", None)
+    if scope is not None:
+        found.add(Scope(scope))
+    for dependency in dependant.dependencies:
+        found |= _required_scopes(dependency)
+    return found
+
+
+def api_endpoints(app: FastAPI) -> list[Endpoint]:
+    """Every method of every route under /v1, in path order.
+
+    Since FastAPI 0.137 `app.routes` holds included routers as single lazy nodes, so the routes
+    are read through `iter_route_contexts`, which expands them with their prefixes and
+    router-level dependencies.
+    """
+    endpoints: list[Endpoint] = []
+    for context in iter_route_contexts(app.routes):
+        if not isinstance(context.original_route, APIRoute):
+            continue
+        path = context.path
+        if path is None or not (path == API_PREFIX or path.startswith(API_PREFIX + "/")):
+            continue
+        body_field = context.body_field
+        body_model = body_field.field_info.annotation if body_field is not None else None
+        if not (isinstance(body_model, type) and issubclass(body_model, BaseModel)):
+            body_model = None
+        endpoints.extend(
+            Endpoint(method, path, context.dependant, body_field is not None, body_model)
+            for method in sorted(context.methods or ())
+        )
+    return sorted(endpoints, key=lambda endpoint: (endpoint.path, endpoint.method))
+
+
+@cache
+def routing_app() -> FastAPI:
+    """An app that is never started (no lifespan, no connection), to read routes and OpenAPI
+    from at collection time, before any fixture exists."""
+    return create_app(settings_for("sqlite+aiosqlite:///:memory:"))
+
+
+def scope_not_granting(required: frozenset[Scope]) -> Scope:
+    """A scope other than admin that grants none of `required`."""
+    for scope in Scope:
+        if scope is not Scope.ADMIN and not any(
+            grants(frozenset({scope}), needed) for needed in required
+        ):
+            return scope
+    pytest.fail(f"Every non-admin scope grants one of {sorted(required)}; cannot test a 403.")
+
+
+@dataclass
+class WorkspaceClient:
+    """A client acting in one workspace with an admin key; creates resources on demand."""
+
+    http: httpx.AsyncClient
+    headers: Mapping[str, str]
+    _ids: dict[str, str] = field(default_factory=dict)
+
+    async def create(self, path: str, payload: Payload) -> str:
+        """POSTs `payload` to the collection at `path` and returns the new resource's id."""
+        response = await self.http.post(path, headers=dict(self.headers), **payload)
+        assert response.status_code in (201, 202), (
+            f"POST {path}: {response.status_code} {response.text}"
+        )
+        return str(response.json()["id"])
+
+    async def id_for(self, parameter: str) -> str:
+        """An id of this workspace for the path parameter `parameter`, created once."""
+        if parameter not in self._ids:
+            factory = FACTORIES.get(parameter)
+            if factory is None:
+                pytest.fail(
+                    f"No factory for the path parameter '{parameter}': add an async function "
+                    f"that creates such a resource over the API to FACTORIES in {__name__}."
+                )
+            self._ids[parameter] = await factory(self)
+        return self._ids[parameter]
+
+    async def path_values(self, names: Iterable[str]) -> dict[str, str]:
+        """Ids of this workspace for the path parameters `names`."""
+        return {name: await self.id_for(name) for name in names}
+
+
+Factory = Callable[[WorkspaceClient], Awaitable[str]]
+BodyFactory = Callable[[WorkspaceClient], Awaitable[Payload]]
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+def _json(make: Callable[[], Json]) -> BodyFactory:
+    async def body(_workspace: WorkspaceClient) -> Payload:
+        return {"json": make()}
+
+    return body
+
+
+async def _create(workspace: WorkspaceClient, path: str, model: type[BaseModel]) -> str:
+    return await workspace.create(path, await MINIMAL_BODIES[model](workspace))
+
+
+async def _merge_body(workspace: WorkspaceClient) -> Payload:
+    # Another customer than the one in the path, of the same workspace.
+    return {"json": {"other_id": await _create(workspace, "/v1/customers", CustomerCreate)}}
+
+
+async def _import_upload(_workspace: WorkspaceClient) -> Payload:
+    csv = b"display_name\nImport Walk\n"
+    return {"files": {"file": ("customers.csv", csv, "text/csv")}, "data": {"object": "customers"}}
+
+
+# Bodies that succeed in the given workspace, by request model, or by route ("POST /v1/x") for
+# uploads and for models that do not say what their items are. A JSON model without required
+# fields needs no entry: `{}` is sent.
+MINIMAL_BODIES: dict[type[BaseModel] | str, BodyFactory] = {
+    WorkspaceUpdate: _json(lambda: {"name": _unique("workspace")}),
+    ApiKeyCreate: _json(lambda: {"name": "route walk", "scopes": [str(Scope.USERS_READ)]}),
+    UserCreate: _json(
+        lambda: {"name": "Route Walk", "email": f"{_unique('walk')}@example.com", "role": "sales"}
+    ),
+    UserUpdate: _json(lambda: {"name": "x"}),
+    CustomerCreate: _json(lambda: {"display_name": "Route Walk"}),
+    CustomerUpdate: _json(lambda: {"display_name": "x"}),
+    CustomerMerge: _merge_body,
+    "POST /v1/customers/batch": _json(lambda: {"items": [{"display_name": "Batch Walk"}]}),
+    "POST /v1/imports": _import_upload,
+    CompanyCreate: _json(lambda: {"name": "Route Walk KK"}),
+    CompanyUpdate: _json(lambda: {"name": "x"}),
+    FieldDefinitionCreate: _json(
+        lambda: {"object": "customer", "key": _unique("walk"), "label": "Walk", "type": "text"}
+    ),
+    FieldDefinitionUpdate: _json(lambda: {"label": "x"}),
+}
+
+
+def minimal_body_for(endpoint: Endpoint) -> BodyFactory | None:
+    """How to make a valid body for `endpoint`; None when it takes none."""
+    if not endpoint.takes_body:
+        return None
+    model = endpoint.body_model
+    make = MINIMAL_BODIES.get(endpoint.label)
+    if make is None and model is not None:
+        make = MINIMAL_BODIES.get(model)
+    if make is not None:
+        return make
+    if model is not None and not any(info.is_required() for info in model.model_fields.values()):
+        return _json(dict)
+    what = f"a {model.__name__} with required fields" if model else "a body"
+    pytest.fail(
+        f"{endpoint.label} takes {what}: add a valid minimal body for it (by model, or by route "
+        f"when the model is shared or not a model) to MINIMAL_BODIES in {__name__}."
+    )
+
+
+async def minimal_body(endpoint: Endpoint, workspace: WorkspaceClient) -> Payload:
+    """A body that succeeds for `endpoint` in `workspace` (nothing when it takes none)."""
+    make = minimal_body_for(endpoint)
+    return {} if make is None else await make(workspace)
+
+
+async def _create_user(workspace: WorkspaceClient) -> str:
+    return await _create(workspace, "/v1/users", UserCreate)
+
+
+async def _create_api_key(workspace: WorkspaceClient) -> str:
+    return await _create(workspace, "/v1/api-keys", ApiKeyCreate)
+
+
+async def _create_customer(workspace: WorkspaceClient) -> str:
+    return await _create(workspace, "/v1/customers", CustomerCreate)
+
+
+async def _create_company(workspace: WorkspaceClient) -> str:
+    return await _create(workspace, "/v1/companies", CompanyCreate)
+
+
+async def _create_field(workspace: WorkspaceClient) -> str:
+    return await _create(workspace, "/v1/fields", FieldDefinitionCreate)
+
+
+async def _create_import(workspace: WorkspaceClient) -> str:
+    return await workspace.create("/v1/imports", await _import_upload(workspace))
+
+
+# One factory per path parameter name; a factory may call `workspace.id_for` for a parent id.
+FACTORIES: dict[str, Factory] = {
+    "user_id": _create_user,
+    "api_key_id": _create_api_key,
+    "customer_id": _create_customer,
+    "company_id": _create_company,
+    "field_id": _create_field,
+    "import_id": _create_import,
+}
