@@ -8,6 +8,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from app.core.errors import NotFound
 from app.db.base import WorkspaceScoped
 from app.db.pagination import Page, PageRequest, apply_page, make_page
 
@@ -22,6 +23,7 @@ class WorkspaceRepository(Generic[EntityT]):
     """
 
     entity: ClassVar[type[Any]]
+    noun: ClassVar[str]  # what a client calls the entity, for "No user with id ..."
     sortable: ClassVar[Mapping[str, InstrumentedAttribute[Any]]] = {}
 
     def __init__(self, session: AsyncSession, workspace_id: UUID) -> None:
@@ -34,6 +36,13 @@ class WorkspaceRepository(Generic[EntityT]):
     async def get(self, entity_id: UUID) -> EntityT | None:
         # By primary key, which leads with the workspace: scoped, and its statement is cached.
         entity: EntityT | None = await self.session.get(self.entity, (self.workspace_id, entity_id))
+        return entity
+
+    async def require(self, entity_id: UUID) -> EntityT:
+        """The entity, or 404: ids of other workspaces are simply not found here."""
+        entity = await self.get(entity_id)
+        if entity is None:
+            raise NotFound(self.noun, entity_id)
         return entity
 
     async def get_many(self, ids: Collection[UUID]) -> dict[UUID, EntityT]:

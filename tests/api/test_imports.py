@@ -3,9 +3,6 @@
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +11,7 @@ from httpx import AsyncClient
 
 from tests.api.factories import make_customer, make_field
 from tests.conftest import Tenant
+from tests.test_cli import kokyaku
 
 
 def csv_bytes(rows: list[list[str]], encoding: str = "utf-8") -> bytes:
@@ -180,26 +178,14 @@ async def test_imports_of_another_workspace_are_invisible(
 
 
 def test_cli_import_with_progress(database_url: str, tmp_path: Path) -> None:
-    env = {**os.environ, "KOKYAKU_DATABASE_URL": database_url}
-
-    def kokyaku(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "app", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-
     workspace = f"import-{tmp_path.name[-12:]}"
-    assert kokyaku("workspace", "create", workspace).returncode == 0
+    assert kokyaku(database_url, "workspace", "create", workspace).returncode == 0
     rows = [["family_name", "emails", "tags"]]
     rows += [[f"顧客{i}", f"c{i}@example.jp", "cli"] for i in range(1200)]
     rows.append(["壊れ", "broken", ""])
     path = tmp_path / "customers.csv"
     path.write_bytes(csv_bytes(rows))
-    result = kokyaku("import", str(path), "--workspace", workspace)
+    result = kokyaku(database_url, "import", str(path), "--workspace", workspace)
     assert result.returncode == 3, result.stderr  # finished, with one failed row
     assert "1200 created" in result.stderr
     assert "1 failed" in result.stderr

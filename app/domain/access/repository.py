@@ -42,11 +42,13 @@ class WorkspaceDirectory:
 
 class ApiKeyRepository(WorkspaceRepository[ApiKey]):
     entity = ApiKey
+    noun = "API key"
     sortable: ClassVar[dict[str, InstrumentedAttribute[Any]]] = {"name": ApiKey.name}
 
 
 class UserRepository(WorkspaceRepository[User]):
     entity = User
+    noun = "user"
     sortable: ClassVar[dict[str, InstrumentedAttribute[Any]]] = {
         "name": User.name,
         "email": User.email,

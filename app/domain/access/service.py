@@ -160,10 +160,7 @@ class ApiKeyService:
         return key, secret
 
     async def get(self, key_id: UUID) -> ApiKey:
-        key = await self.keys.get(key_id)
-        if key is None:
-            raise NotFound("API key", key_id)
-        return key
+        return await self.keys.require(key_id)
 
     async def page(self, page: PageRequest) -> Page[ApiKey]:
         return await self.keys.page(self.keys.select(), page)
@@ -201,10 +198,7 @@ class UserService:
         return user
 
     async def get(self, user_id: UUID) -> User:
-        user = await self.users.get(user_id)
-        if user is None:
-            raise NotFound("user", user_id)
-        return user
+        return await self.users.require(user_id)
 
     async def page(self, page: PageRequest, *, role: str | None, active: bool | None) -> Page[User]:
         stmt = self.users.select()

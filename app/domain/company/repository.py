@@ -11,6 +11,7 @@ from app.domain.company.entities import Company
 
 class CompanyRepository(WorkspaceRepository[Company]):
     entity = Company
+    noun = "company"
     sortable: ClassVar[Mapping[str, InstrumentedAttribute[Any]]] = {
         "updated_at": Company.updated_at,
         "name": Company.name,

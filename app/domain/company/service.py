@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.clock import utcnow
 from app.core.context import Context
-from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.errors import Conflict, ValidationFailed
 from app.core.etags import ensure_version
 from app.core.text import like_pattern, search_form
 from app.db.dialect import json_array_holds
@@ -64,10 +64,7 @@ class CompanyService:
         return company
 
     async def get(self, company_id: UUID) -> Company:
-        company = await self.companies.get(company_id)
-        if company is None:
-            raise NotFound("company", company_id)
-        return company
+        return await self.companies.require(company_id)
 
     async def page(self, page: PageRequest, query: CompanyQuery) -> Page[Company]:
         return await self.companies.page(self._filtered(query), page)

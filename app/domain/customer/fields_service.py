@@ -7,7 +7,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.context import Context
-from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.errors import Conflict, ValidationFailed
 from app.core.etags import ensure_version
 from app.db.dialect import json_without_key
 from app.db.pagination import Page, PageRequest
@@ -41,10 +41,7 @@ class FieldDefinitionService:
         return definition
 
     async def get(self, definition_id: UUID) -> FieldDefinition:
-        definition = await self.definitions.get(definition_id)
-        if definition is None:
-            raise NotFound("field", definition_id)
-        return definition
+        return await self.definitions.require(definition_id)
 
     async def page(self, page: PageRequest, *, object_name: str | None) -> Page[FieldDefinition]:
         stmt = self.definitions.select()

@@ -21,6 +21,7 @@ from app.domain.outbox.entities import DomainEvent
 
 class CustomerRepository(WorkspaceRepository[Customer]):
     entity = Customer
+    noun = "customer"
     sortable: ClassVar[Mapping[str, InstrumentedAttribute[Any]]] = {
         "updated_at": Customer.updated_at,
         "display_name": Customer.display_name,
@@ -189,6 +190,7 @@ class CustomerRepository(WorkspaceRepository[Customer]):
 
 class FieldDefinitionRepository(WorkspaceRepository[FieldDefinition]):
     entity = FieldDefinition
+    noun = "field"
     sortable: ClassVar[Mapping[str, InstrumentedAttribute[Any]]] = {"key": FieldDefinition.key}
 
     async def for_object(self, object_name: str) -> dict[str, FieldDefinition]:

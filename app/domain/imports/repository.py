@@ -19,6 +19,7 @@ PENDING = "pending"
 
 class ImportJobRepository(WorkspaceRepository[ImportJob]):
     entity = ImportJob
+    noun = "import"
     sortable: ClassVar[Mapping[str, InstrumentedAttribute[Any]]] = {}
 
     def add_chunk(self, job_id: UUID, number: int, first_row: int, rows: list[Any]) -> None:

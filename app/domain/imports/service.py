@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.clock import utcnow
 from app.core.context import Actor, Context
-from app.core.errors import AppError, NotFound, ValidationFailed
+from app.core.errors import AppError, ValidationFailed
 from app.db.pagination import Page, PageRequest
 from app.domain.company.schemas import CompanyCreate
 from app.domain.company.service import CompanyService
@@ -79,9 +79,7 @@ class ImportService:
         return job
 
     async def get(self, job_id: UUID) -> tuple[ImportJob, list[ImportRowError]]:
-        job = await self.jobs.get(job_id)
-        if job is None:
-            raise NotFound("import", job_id)
+        job = await self.jobs.require(job_id)
         errors = await self.jobs.row_errors(job_id, PageRequest(limit=DETAIL_ERRORS, sort="row"))
         return job, list(errors.items)
 
@@ -89,8 +87,7 @@ class ImportService:
         return await self.jobs.page(self.jobs.select(), page)
 
     async def errors(self, job_id: UUID, page: PageRequest) -> Page[ImportRowError]:
-        if await self.jobs.get(job_id) is None:
-            raise NotFound("import", job_id)
+        await self.jobs.require(job_id)
         return await self.jobs.row_errors(job_id, page)
 
 
