@@ -119,8 +119,9 @@ def page_params(default_sort: str = "created_at") -> Callable[..., Awaitable[Pag
             str,
             Query(
                 max_length=100,
-                pattern=r"^-?[a-z_]+$",
-                description="Field to sort by; prefix with '-' for descending order",
+                pattern=r"^-?[a-z_]+(\.[a-z0-9_]+)?$",
+                description="Field to sort by (custom fields as attributes.<key>); prefix with '-' "
+                "for descending order",
             ),
         ] = default_sort,
     ) -> PageRequest:

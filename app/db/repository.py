@@ -10,7 +10,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from app.core.errors import NotFound
 from app.db.base import WorkspaceScoped
-from app.db.pagination import Page, PageRequest, apply_page, make_page
+from app.db.pagination import Page, PageRequest, SortKey, apply_page, column_key, make_page
 
 EntityT = TypeVar("EntityT", bound=WorkspaceScoped)
 
@@ -69,8 +69,15 @@ class WorkspaceRepository(Generic[EntityT]):
     async def delete(self, entity: EntityT) -> None:
         await self.session.delete(entity)
 
-    async def page(self, stmt: Select[EntityT], request: PageRequest) -> Page[EntityT]:
-        sortable = {"created_at": self.entity.created_at, **self.sortable}
+    async def page(
+        self,
+        stmt: Select[EntityT],
+        request: PageRequest,
+        extra_sorts: Mapping[str, SortKey] | None = None,
+    ) -> Page[EntityT]:
+        columns = {"created_at": self.entity.created_at, **self.sortable}
+        sortable = {name: column_key(column) for name, column in columns.items()}
+        sortable.update(extra_sorts or {})
         ordered = apply_page(stmt, request, sortable=sortable, tiebreak=self.entity.id)
         rows = (await self.session.execute(ordered)).scalars().all()
         return make_page(rows, request, sortable=sortable, tiebreak=self.entity.id)

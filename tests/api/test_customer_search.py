@@ -280,3 +280,38 @@ async def test_search_pages_with_body_cursor(client: AsyncClient, tenant: Tenant
     bad_sort = await _search(client, tenant, filter_, sort="salary")
     assert bad_sort.status_code == 422
     assert bad_sort.json()["errors"][0]["loc"] == ["body", "sort"]
+
+
+@pytest.mark.parametrize("descending", [False, True])
+async def test_sort_by_custom_field_pages_with_empty_values_last(
+    client: AsyncClient, tenant: Tenant, descending: bool
+) -> None:
+    await make_field(client, tenant, key="points", type="number", label="ポイント")
+    points = {"A": 30, "B": None, "C": 10, "D": 30, "E": None, "F": 20}
+    for name, value in points.items():
+        attributes = {"points": value} if value is not None else {}
+        await make_customer(client, tenant, display_name=name, attributes=attributes)
+    sort = "-attributes.points" if descending else "attributes.points"
+    collected: list[str] = []
+    cursor = ""
+    for _ in range(10):
+        response = await client.get(
+            f"/v1/customers?sort={sort}&limit=2{cursor}", headers=tenant.headers
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        collected += [customer["display_name"] for customer in body["data"]]
+        if body["next_cursor"] is None:
+            break
+        cursor = f"&cursor={body['next_cursor']}"
+    valued = sorted(
+        (name for name, value in points.items() if value is not None),
+        key=lambda name: (points[name], name),
+        reverse=descending,
+    )
+    empty = sorted((n for n, v in points.items() if v is None), reverse=descending)
+    assert collected == valued + empty
+    searched = await _search(client, tenant, None, sort=sort, limit=6)
+    assert [c["display_name"] for c in searched.json()["data"]] == valued + empty
+    unknown = await client.get("/v1/customers?sort=attributes.nope", headers=tenant.headers)
+    assert unknown.status_code == 422

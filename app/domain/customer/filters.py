@@ -9,6 +9,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from app.core.values import normalise_phone
 from app.db.dialect import json_array_holds, json_array_non_empty
+from app.db.pagination import SortKey
 from app.domain.company.entities import Company
 from app.domain.customer.entities import Customer, CustomerIdentity, FieldDefinition
 from app.domain.customer.identity import EMAIL, PHONE
@@ -76,6 +77,35 @@ def attribute_field(attributes: Any, definition: FieldDefinition, dialect: str) 
     if kind is FieldType.ENUM:
         return Field(Kind.ENUM, element.as_string(), options=options)
     return Field(Kind.TEXT, element.as_string())
+
+
+_SORT_TYPES: Mapping[FieldType, type] = {
+    FieldType.NUMBER: float,
+    FieldType.MONEY: float,
+    FieldType.BOOLEAN: bool,
+    FieldType.TEXT: str,
+    FieldType.DATE: str,
+    FieldType.ENUM: str,
+}
+
+
+def attribute_sorts(
+    sort: str, attributes: Any, definitions: Mapping[str, FieldDefinition], dialect: str
+) -> dict[str, SortKey]:
+    """`{"attributes.<key>": SortKey}` when `sort` names a sortable custom field, else `{}`."""
+    name = sort.removeprefix("-")
+    key = name.removeprefix("attributes.")
+    definition = definitions.get(key) if name.startswith("attributes.") else None
+    if definition is None or FieldType(definition.type) not in _SORT_TYPES:
+        return {}
+    kind = FieldType(definition.type)
+    field = attribute_field(attributes, definition, dialect)
+
+    def value_of(entity: Any) -> Any:
+        value = entity.attributes.get(key)
+        return value["amount"] if kind is FieldType.MONEY and value is not None else value
+
+    return {name: SortKey(field.expression, value_of, _SORT_TYPES[kind], nullable=True)}
 
 
 def customer_fields(

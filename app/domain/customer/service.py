@@ -19,7 +19,7 @@ from app.core.etags import ensure_version
 from app.core.ids import uuid7
 from app.core.text import digits, like_pattern, search_form
 from app.db.dialect import json_array_holds
-from app.db.pagination import Page, PageRequest
+from app.db.pagination import Page, PageRequest, SortKey
 from app.domain.access.repository import UserRepository, WorkspaceDirectory
 from app.domain.access.schemas import User as UserView
 from app.domain.company.entities import Company
@@ -28,7 +28,7 @@ from app.domain.company.schemas import Company as CompanyView
 from app.domain.customer import schemas
 from app.domain.customer.attributes import apply_attributes
 from app.domain.customer.entities import Customer, FieldDefinition
-from app.domain.customer.filters import customer_fields, has_identity
+from app.domain.customer.filters import attribute_sorts, customer_fields, has_identity
 from app.domain.customer.identity import (
     EMAIL,
     IdentityKey,
@@ -162,13 +162,20 @@ class CustomerService:
         return views
 
     async def page(self, page: PageRequest, query: CustomerQuery) -> Page[Customer]:
-        return await self.customers.page(self._filtered(query), page)
+        sorts = await self._attribute_sorts(page)
+        return await self.customers.page(self._filtered(query), page, sorts)
 
     async def search(self, raw_filter: Any, page: PageRequest) -> Page[Customer]:
         stmt = self.customers.select()
         if raw_filter is not None:
             stmt = stmt.where(await self.compile_filter(raw_filter, ("body", "filter")))
-        return await self.customers.page(stmt, page)
+        return await self.customers.page(stmt, page, await self._attribute_sorts(page))
+
+    async def _attribute_sorts(self, page: PageRequest) -> dict[str, SortKey]:
+        if not page.sort.removeprefix("-").startswith("attributes."):
+            return {}
+        definitions = await self.definitions.for_object(schemas.FieldObject.CUSTOMER)
+        return attribute_sorts(page.sort, Customer.attributes, definitions, self._dialect())
 
     async def compile_filter(self, raw_filter: Any, path: Loc) -> ColumnElement[bool]:
         """The filter DSL over customers, as one SQL condition (segments and workflows too)."""

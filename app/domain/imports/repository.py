@@ -9,7 +9,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from app.db.pagination import Page, PageRequest, apply_page, make_page
+from app.db.pagination import Page, PageRequest, apply_page, column_key, make_page
 from app.db.repository import WorkspaceRepository
 from app.domain.imports.entities import ImportChunk, ImportJob, ImportRowError
 
@@ -58,7 +58,7 @@ class ImportJobRepository(WorkspaceRepository[ImportJob]):
         )
 
     async def row_errors(self, job_id: UUID, request: PageRequest) -> Page[ImportRowError]:
-        sortable = {"row": ImportRowError.row}
+        sortable = {"row": column_key(ImportRowError.row)}
         stmt = select(ImportRowError).where(
             ImportRowError.workspace_id == self.workspace_id, ImportRowError.job_id == job_id
         )

@@ -8,7 +8,7 @@ from sqlalchemy import func, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.ids import uuid7
-from app.db.pagination import Page, PageRequest, apply_page, make_page
+from app.db.pagination import Page, PageRequest, apply_page, column_key, make_page
 from app.domain.outbox.entities import DomainEvent
 
 
@@ -68,7 +68,7 @@ class DomainEventRepository:
         if api_key_id is not None:
             stmt = stmt.where(DomainEvent.actor_api_key_id == api_key_id)
         # Positions grow with time, so "created_at" order is served by the primary key.
-        sortable = {"created_at": DomainEvent.position}
+        sortable = {"created_at": column_key(DomainEvent.position)}
         ordered = apply_page(stmt, request, sortable=sortable, tiebreak=DomainEvent.position)
         rows: Sequence[DomainEvent] = (await self.session.execute(ordered)).scalars().all()
         return make_page(rows, request, sortable=sortable, tiebreak=DomainEvent.position)

@@ -25,7 +25,9 @@ class SearchRequest(InputModel):
             }
         ],
     )
-    sort: Annotated[str, Field(max_length=100, pattern=r"^-?[a-z_]+$")] = "created_at"
+    sort: Annotated[str, Field(max_length=100, pattern=r"^-?[a-z_]+(\.[a-z0-9_]+)?$")] = (
+        "created_at"
+    )
     limit: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT
     cursor: Annotated[str, Field(max_length=1000)] | None = None
 
