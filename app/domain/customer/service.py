@@ -350,7 +350,7 @@ class CustomerService:
         )
         await self.customers.delete(other)
         await self.session.flush()  # frees the other's identities before the survivor takes them
-        await self.customers.redirect(other_id, survivor_id)
+        await self._move_references(other_id, survivor_id)
         await self.customers.add_identities(
             (survivor_id, key) for key in identity_keys(survivor) - previous_keys
         )
@@ -363,6 +363,11 @@ class CustomerService:
             changes=changes_between(before, after),
         )
         return survivor
+
+    async def _move_references(self, merged_id: UUID, survivor_id: UUID) -> None:
+        """Where everything that points at a merged customer moves to the survivor: today the
+        merge redirects; interactions, orders, deals and segment memberships join here."""
+        await self.customers.redirect(merged_id, survivor_id)
 
     # Looking around
 
