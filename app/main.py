@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.middleware.cors import CORSMiddleware
 
 from app.api import health
@@ -31,6 +32,7 @@ from app.config import Settings, get_settings
 from app.core.idempotency import IdempotencyStore
 from app.db.session import create_database
 from app.domain.imports.service import ImportRunner
+from app.domain.interaction.service import announce_due_tasks
 
 logger = logging.getLogger("kokyaku")
 
@@ -58,7 +60,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        maintenance = asyncio.create_task(_maintain(idempotency, ImportRunner(database.writer)))
+        maintenance = asyncio.create_task(
+            _maintain(database.writer, idempotency, ImportRunner(database.writer))
+        )
         # What startup built lives as long as the process: keep it out of every collection.
         gc.freeze()
         try:
@@ -127,14 +131,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-async def _maintain(idempotency: IdempotencyStore, imports: ImportRunner) -> None:
-    """Housekeeping of this process: expired idempotency records, abandoned import jobs."""
+async def _maintain(
+    sessions: async_sessionmaker[AsyncSession],
+    idempotency: IdempotencyStore,
+    imports: ImportRunner,
+) -> None:
+    """Housekeeping: expired idempotency records, abandoned import jobs, tasks falling due."""
     while True:
         try:
             purged = await idempotency.purge_expired()
             resumed = await imports.resume_abandoned()
-            if purged or resumed:
-                logger.info("maintenance", extra={"purged": purged, "imports_resumed": resumed})
+            async with sessions() as session, session.begin():
+                announced = await announce_due_tasks(session)
+            if purged or resumed or announced:
+                logger.info(
+                    "maintenance",
+                    extra={"purged": purged, "imports_resumed": resumed, "tasks_due": announced},
+                )
         except Exception:
             logger.exception("maintenance failed")
         await asyncio.sleep(MAINTENANCE_INTERVAL_SECONDS)

@@ -11,6 +11,7 @@ from app.domain.customer.entities import (
     FieldDefinition,
 )
 from app.domain.imports.entities import ImportChunk, ImportJob, ImportRowError
+from app.domain.interaction.entities import Interaction
 from app.domain.outbox.entities import DomainEvent
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "ImportChunk",
     "ImportJob",
     "ImportRowError",
+    "Interaction",
     "User",
     "Workspace",
 ]

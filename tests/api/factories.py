@@ -67,3 +67,11 @@ async def read_feed(
         if len(events) >= at_least or asyncio.get_running_loop().time() > deadline:
             return events
         await asyncio.sleep(0.05)
+
+
+async def make_interaction(
+    client: AsyncClient, tenant: Tenant, customer_id: str, **fields: Any
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": "note", "customer_id": customer_id, "body": "メモ"}
+    body.update(fields)
+    return await post_created(client, tenant, "/v1/interactions", body)

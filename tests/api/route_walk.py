@@ -30,6 +30,7 @@ from app.domain.customer.schemas import (
     FieldDefinitionCreate,
     FieldDefinitionUpdate,
 )
+from app.domain.interaction.schemas import InteractionCreate, InteractionUpdate
 from app.main import create_app
 from tests.conftest import settings_for
 
@@ -182,6 +183,11 @@ async def _merge_body(workspace: WorkspaceClient) -> Payload:
     return {"json": {"other_id": await _create(workspace, "/v1/customers", CustomerCreate)}}
 
 
+async def _interaction_body(workspace: WorkspaceClient) -> Payload:
+    customer_id = await _create(workspace, "/v1/customers", CustomerCreate)
+    return {"json": {"type": "note", "customer_id": customer_id, "body": "walk"}}
+
+
 async def _import_upload(_workspace: WorkspaceClient) -> Payload:
     csv = b"display_name\nImport Walk\n"
     return {"files": {"file": ("customers.csv", csv, "text/csv")}, "data": {"object": "customers"}}
@@ -208,6 +214,8 @@ MINIMAL_BODIES: dict[type[BaseModel] | str, BodyFactory] = {
         lambda: {"object": "customer", "key": _unique("walk"), "label": "Walk", "type": "text"}
     ),
     FieldDefinitionUpdate: _json(lambda: {"label": "x"}),
+    InteractionCreate: _interaction_body,
+    InteractionUpdate: _json(lambda: {"subject": "x"}),
 }
 
 
@@ -256,6 +264,10 @@ async def _create_field(workspace: WorkspaceClient) -> str:
     return await _create(workspace, "/v1/fields", FieldDefinitionCreate)
 
 
+async def _create_interaction(workspace: WorkspaceClient) -> str:
+    return await _create(workspace, "/v1/interactions", InteractionCreate)
+
+
 async def _create_import(workspace: WorkspaceClient) -> str:
     return await workspace.create("/v1/imports", await _import_upload(workspace))
 
@@ -268,4 +280,5 @@ FACTORIES: dict[str, Factory] = {
     "company_id": _create_company,
     "field_id": _create_field,
     "import_id": _create_import,
+    "interaction_id": _create_interaction,
 }

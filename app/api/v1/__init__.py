@@ -10,6 +10,7 @@ from app.api.v1 import (
     events,
     fields,
     imports,
+    interactions,
     users,
     workspace,
 )
@@ -18,6 +19,7 @@ routers: list[APIRouter] = [
     module.router
     for module in (
         customers,
+        interactions,
         companies,
         fields,
         imports,
