@@ -4,6 +4,8 @@ from typing import Any
 
 from sqlalchemy import exists, func, literal, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.elements import ColumnElement
 
 POSTGRESQL = "postgresql"
@@ -28,3 +30,14 @@ def json_without_key(document: Any, key: str, dialect: str) -> ColumnElement[Any
     if dialect == POSTGRESQL:
         return type_coerce(document, JSONB).op("-")(key)
     return func.json_remove(document, f'$."{key}"')
+
+
+def insert_new(table: Any, dialect: str) -> Any:
+    """INSERT that skips rows whose primary key exists (ON CONFLICT DO NOTHING).
+
+    With RETURNING, the statement tells which rows it inserted. On PostgreSQL a row that a
+    concurrent transaction is inserting makes it wait for that transaction to finish first.
+    """
+    if dialect == POSTGRESQL:
+        return postgresql_insert(table).on_conflict_do_nothing()
+    return sqlite_insert(table).on_conflict_do_nothing()

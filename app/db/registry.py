@@ -3,6 +3,7 @@
 from app.core.idempotency import IdempotencyRecord
 from app.db.base import Base
 from app.domain.access.entities import ApiKey, User, Workspace
+from app.domain.commerce.entities import InboundEvent, Order, OrderLine
 from app.domain.company.entities import Company
 from app.domain.customer.entities import (
     Customer,
@@ -27,7 +28,10 @@ __all__ = [
     "ImportChunk",
     "ImportJob",
     "ImportRowError",
+    "InboundEvent",
     "Interaction",
+    "Order",
+    "OrderLine",
     "User",
     "Workspace",
 ]

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from app.domain.access.schemas import ApiKeyCreate, UserCreate, UserUpdate, WorkspaceUpdate
 from app.domain.access.scopes import Scope, grants
+from app.domain.commerce.schemas import EventIn
 from app.domain.company.schemas import CompanyCreate, CompanyUpdate
 from app.domain.customer.schemas import (
     CustomerCreate,
@@ -188,6 +189,20 @@ async def _interaction_body(workspace: WorkspaceClient) -> Payload:
     return {"json": {"type": "note", "customer_id": customer_id, "body": "walk"}}
 
 
+def _order_event() -> dict[str, Any]:
+    return {
+        "event_id": _unique("walk-event"),
+        "type": "order.completed",
+        "occurred_at": "2026-01-01T00:00:00Z",
+        "customer": {"external_id": _unique("walk-customer")},
+        "order": {
+            "order_id": _unique("walk-order"),
+            "currency": "JPY",
+            "lines": [{"sku": "WALK", "quantity": 1, "unit_price": 100}],
+        },
+    }
+
+
 async def _import_upload(_workspace: WorkspaceClient) -> Payload:
     csv = b"display_name\nImport Walk\n"
     return {"files": {"file": ("customers.csv", csv, "text/csv")}, "data": {"object": "customers"}}
@@ -215,6 +230,8 @@ MINIMAL_BODIES: dict[type[BaseModel] | str, BodyFactory] = {
     ),
     FieldDefinitionUpdate: _json(lambda: {"label": "x"}),
     InteractionCreate: _interaction_body,
+    EventIn: _json(_order_event),
+    "POST /v1/events/batch": _json(lambda: {"items": [_order_event()]}),
     InteractionUpdate: _json(lambda: {"subject": "x"}),
 }
 
@@ -268,6 +285,14 @@ async def _create_interaction(workspace: WorkspaceClient) -> str:
     return await _create(workspace, "/v1/interactions", InteractionCreate)
 
 
+async def _create_order(workspace: WorkspaceClient) -> str:
+    response = await workspace.http.post(
+        "/v1/events", json=_order_event(), headers=dict(workspace.headers)
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["order_id"])
+
+
 async def _create_import(workspace: WorkspaceClient) -> str:
     return await workspace.create("/v1/imports", await _import_upload(workspace))
 
@@ -281,4 +306,5 @@ FACTORIES: dict[str, Factory] = {
     "field_id": _create_field,
     "import_id": _create_import,
     "interaction_id": _create_interaction,
+    "order_id": _create_order,
 }

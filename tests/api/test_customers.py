@@ -50,7 +50,9 @@ async def test_create_normalises_and_reads_back_every_field(
         "at": "2026-11-01T00:00:00Z",
         "source": "checkout",
     }
-    assert customer["metrics"] == {}
+    assert customer["metrics"]["order_count"] == 0
+    assert customer["metrics"]["total_spent"] == 0
+    assert customer["metrics"]["last_order_at"] is None
     assert customer["version"] == 1
     assert response.headers["location"] == f"/v1/customers/{customer['id']}"
     fetched = await client.get(response.headers["location"], headers=tenant.headers)

@@ -11,6 +11,7 @@ from app.api.v1 import (
     fields,
     imports,
     interactions,
+    orders,
     users,
     workspace,
 )
@@ -19,6 +20,8 @@ routers: list[APIRouter] = [
     module.router
     for module in (
         customers,
+        events,
+        orders,
         interactions,
         companies,
         fields,
@@ -27,6 +30,5 @@ routers: list[APIRouter] = [
         api_keys,
         users,
         audit_log,
-        events,
     )
 ]

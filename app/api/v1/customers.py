@@ -21,6 +21,8 @@ from app.api.v1.schemas.search import (
 from app.core.errors import ValidationFailed
 from app.db.pagination import Page
 from app.domain.access.scopes import Scope
+from app.domain.commerce.schemas import Order
+from app.domain.commerce.service import IngestService, OrderQuery
 from app.domain.customer.entities import Customer as CustomerEntity
 from app.domain.customer.schemas import Customer, CustomerCreate, CustomerMerge, CustomerUpdate
 from app.domain.customer.service import CustomerQuery, CustomerService
@@ -267,6 +269,24 @@ async def merge_customers(
     customer = await service.merge(customer_id, body.other_id, expected_versions=if_match)
     set_etag(response, customer.version)
     return Customer.model_validate(customer)
+
+
+@router.get(
+    "/{customer_id}/orders", responses=problem_responses(404), summary="A customer's orders"
+)
+async def list_customer_orders(
+    customer_id: UUID,
+    request: Request,
+    response: Response,
+    page: PageDep,
+    unit: Unit = ReadUnit(Scope.CUSTOMERS_READ),
+) -> ListResponse[Order]:
+    """Newest first unless `sort` says otherwise."""
+    await CustomerService(unit.session, unit.context).get(customer_id)
+    orders = await IngestService(unit.session, unit.context).orders_page(
+        page, OrderQuery(customer_id=customer_id)
+    )
+    return list_response(request, response, orders, Order.model_validate)
 
 
 @router.get(

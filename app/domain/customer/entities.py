@@ -5,11 +5,14 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Date,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
+    Integer,
     String,
     Text,
     Uuid,
@@ -66,10 +69,31 @@ class Customer(WorkspaceScoped, Timestamped, Versioned, Base):
     search_text: Mapped[str] = mapped_column(Text, default="")
     name_key: Mapped[str | None] = mapped_column(String(200))
 
+    # Purchase metrics, kept by the commerce domain in the transaction of each order event.
+    order_count: Mapped[int] = mapped_column(Integer, default=0)
+    total_spent: Mapped[int] = mapped_column(BigInteger, default=0)
+    spent_currency: Mapped[str | None] = mapped_column(String(3))
+    first_order_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_order_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    average_order_value: Mapped[int] = mapped_column(BigInteger, default=0)
+    average_days_between_orders: Mapped[float | None] = mapped_column(Float)
+    favourite_category: Mapped[str | None] = mapped_column(String(100))
+    favourite_channel: Mapped[str | None] = mapped_column(String(50))
+
     @property
     def metrics(self) -> dict[str, Any]:
-        """Purchase figures; none are kept until orders exist."""
-        return {}
+        """The read-only purchase figures, as the API shows them."""
+        return {
+            "order_count": self.order_count or 0,
+            "total_spent": self.total_spent or 0,
+            "currency": self.spent_currency,
+            "first_order_at": self.first_order_at,
+            "last_order_at": self.last_order_at,
+            "average_order_value": self.average_order_value or 0,
+            "average_days_between_orders": self.average_days_between_orders,
+            "favourite_category": self.favourite_category,
+            "favourite_channel": self.favourite_channel,
+        }
 
 
 class CustomerIdentity(Base):

@@ -54,6 +54,24 @@ class CustomerRepository(WorkspaceRepository[Customer]):
         rows = (await self.session.execute(stmt)).all()
         return {IdentityKey(kind, source, value): owner for kind, source, value, owner in rows}
 
+    async def phone_owners(self, phones: Collection[str]) -> dict[str, UUID]:
+        """For each phone, the customer who has had it longest (phones may be shared)."""
+        if not phones:
+            return {}
+        stmt = (
+            select(CustomerIdentity.value, CustomerIdentity.customer_id)
+            .where(
+                CustomerIdentity.workspace_id == self.workspace_id,
+                CustomerIdentity.kind == PHONE,
+                CustomerIdentity.value.in_(phones),
+            )
+            .order_by(CustomerIdentity.value, CustomerIdentity.customer_id)
+        )
+        owners: dict[str, UUID] = {}
+        for phone, customer_id in (await self.session.execute(stmt)).all():
+            owners.setdefault(phone, customer_id)
+        return owners
+
     async def add_identities(self, owned: Iterable[tuple[UUID, IdentityKey]]) -> None:
         """Inserts (customer id, key) pairs in one statement."""
         rows = [

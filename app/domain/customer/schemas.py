@@ -101,6 +101,20 @@ class Consent(ResourceModel):
     source: str | None
 
 
+class CustomerMetrics(ResourceModel):
+    """Kept current by every order, refund and cancellation; read-only."""
+
+    order_count: int = Field(description="Orders neither cancelled nor fully refunded")
+    total_spent: int = Field(description="Net of refunds, in the minor unit of `currency`")
+    currency: str | None
+    first_order_at: datetime | None
+    last_order_at: datetime | None
+    average_order_value: int
+    average_days_between_orders: float | None
+    favourite_category: str | None
+    favourite_channel: str | None
+
+
 class Customer(ResourceModel):
     id: UUID
     family_name: str | None
@@ -119,9 +133,7 @@ class Customer(ResourceModel):
     tags: list[str]
     consents: dict[str, Consent]
     attributes: dict[str, Any]
-    metrics: dict[str, Any] = Field(
-        description="Read-only purchase figures; empty until orders exist"
-    )
+    metrics: CustomerMetrics
     version: int
     created_at: datetime
     updated_at: datetime

@@ -91,6 +91,18 @@ class _Lookups:
 
 
 @dataclass(frozen=True, slots=True)
+class Reference:
+    """How an event names its customer: any of a source's id, an email, a phone."""
+
+    source: str
+    external_id: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    family_name: str | None = None
+    given_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Duplicate:
     customer_ids: tuple[UUID, UUID]
     reason: str
@@ -312,6 +324,52 @@ class CustomerService:
         if written:
             await self._finish(list(written.values()))
         return [results[index] for index in range(len(items))]
+
+    async def resolve(self, references: Sequence[Reference]) -> list[UUID]:
+        """The customer each reference names, creating the unknown ones (once per batch).
+
+        A source's id wins over an email, which wins over a phone. Lookups take a fixed number
+        of queries whatever the number of references.
+        """
+        unique = {external_key(r.source, r.external_id) for r in references if r.external_id}
+        unique |= {email_key(r.email) for r in references if r.email}
+        holders = await self.customers.owners_of(unique)
+        phones = await self.customers.phone_owners({r.phone for r in references if r.phone})
+        created: list[Customer] = []
+        resolved: list[UUID] = []
+        for reference in references:
+            candidates = [
+                holders.get(external_key(reference.source, reference.external_id))
+                if reference.external_id
+                else None,
+                holders.get(email_key(reference.email)) if reference.email else None,
+                phones.get(reference.phone) if reference.phone else None,
+            ]
+            match = next((found for found in candidates if found is not None), None)
+            if match is None:
+                customer = self._customer_for(reference)
+                created.append(customer)
+                holders.update(dict.fromkeys(unique_keys(identity_keys(customer)), customer.id))
+                if reference.phone:
+                    phones[reference.phone] = customer.id
+                match = customer.id
+            resolved.append(match)
+        if created:
+            await self._finish([(customer, None) for customer in created])
+        return resolved
+
+    def _customer_for(self, reference: Reference) -> Customer:
+        customer = self._new_customer()
+        customer.family_name = reference.family_name
+        customer.given_name = reference.given_name
+        customer.emails = [reference.email] if reference.email else []
+        customer.phones = [reference.phone] if reference.phone else []
+        customer.external_ids = (
+            {reference.source: reference.external_id} if reference.external_id else {}
+        )
+        customer.tags, customer.consents, customer.attributes = [], {}, {}
+        refresh_derived(customer, explicit_display_name=None)
+        return customer
 
     async def merge(
         self, survivor_id: UUID, other_id: UUID, *, expected_versions: frozenset[int] | None

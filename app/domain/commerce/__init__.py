@@ -1,0 +1,1 @@
+"""What shops post: inbound events, orders with their lines, and per-customer purchase metrics."""

@@ -1,0 +1,252 @@
+"""Queries for inbound events, orders and the purchase metrics derived from them."""
+
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
+from typing import Any, ClassVar, cast
+from uuid import UUID
+
+from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy.orm import InstrumentedAttribute
+
+from app.db.dialect import insert_new
+from app.db.repository import WorkspaceRepository
+from app.domain.commerce.entities import InboundEvent, Order, OrderLine
+from app.domain.customer.entities import Customer
+
+WAITING = "waiting"
+# Orders that count in a customer's figures.
+_COUNTED = ("completed", "partially_refunded")
+
+
+class OrderRepository(WorkspaceRepository[Order]):
+    entity = Order
+    noun = "order"
+    sortable: ClassVar[Mapping[str, InstrumentedAttribute[Any]]] = {
+        "occurred_at": Order.occurred_at,
+        "updated_at": Order.updated_at,
+    }
+
+    async def by_shop_ids(self, shop_ids: Collection[str]) -> dict[str, Order]:
+        if not shop_ids:
+            return {}
+        stmt = self.select().where(Order.order_id.in_(shop_ids))
+        return {order.order_id: order for order in (await self.session.execute(stmt)).scalars()}
+
+    async def add_lines(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            await self.session.execute(
+                insert(OrderLine), [{"workspace_id": self.workspace_id, **row} for row in rows]
+            )
+
+    async def set_refunded_quantities(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Sets `refunded_quantity` of (order id, line number) pairs, in one statement."""
+        if not rows:
+            return
+        table = cast(Table, OrderLine.__table__)
+        stmt = (
+            update(table)
+            .where(
+                table.c.workspace_id == self.workspace_id,
+                table.c.order_id == bindparam("b_order_id"),
+                table.c.line_no == bindparam("b_line_no"),
+            )
+            .values(refunded_quantity=bindparam("b_refunded"))
+        )
+        await self.session.execute(
+            stmt,
+            [
+                {
+                    "b_order_id": row["order_id"],
+                    "b_line_no": row["line_no"],
+                    "b_refunded": row["refunded_quantity"],
+                }
+                for row in rows
+            ],
+        )
+
+    async def move_customer(self, from_id: UUID, to_id: UUID | None) -> None:
+        await self.session.execute(
+            update(Order)
+            .where(Order.workspace_id == self.workspace_id, Order.customer_id == from_id)
+            .values(customer_id=to_id)
+            .execution_options(synchronize_session=False)
+        )
+
+
+class InboundEventRepository:
+    def __init__(self, session: Any, workspace_id: UUID, dialect: str) -> None:
+        self.session = session
+        self.workspace_id = workspace_id
+        self.dialect = dialect
+
+    async def claim(self, rows: Sequence[dict[str, Any]]) -> set[str]:
+        """Inserts the events whose ids are new; returns those ids. The others were seen."""
+        if not rows:
+            return set()
+        stmt = insert_new(InboundEvent, self.dialect).returning(InboundEvent.event_id)
+        values = [{"workspace_id": self.workspace_id, **row} for row in rows]
+        result = await self.session.execute(stmt, values)
+        return set(result.scalars())
+
+    async def seen(self, event_ids: Collection[str]) -> dict[str, InboundEvent]:
+        if not event_ids:
+            return {}
+        stmt = select(InboundEvent).where(
+            InboundEvent.workspace_id == self.workspace_id, InboundEvent.event_id.in_(event_ids)
+        )
+        return {event.event_id: event for event in (await self.session.execute(stmt)).scalars()}
+
+    async def waiting_for(self, order_refs: Collection[str]) -> list[InboundEvent]:
+        """Refunds and cancellations that arrived before their order, oldest first."""
+        if not order_refs:
+            return []
+        stmt = (
+            select(InboundEvent)
+            .where(
+                InboundEvent.workspace_id == self.workspace_id,
+                InboundEvent.status == WAITING,
+                InboundEvent.order_ref.in_(order_refs),
+            )
+            .order_by(InboundEvent.occurred_at, InboundEvent.received_at)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def record_outcomes(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Sets status, customer and order of claimed events, in one statement."""
+        if not rows:
+            return
+        table = cast(Table, InboundEvent.__table__)
+        stmt = (
+            update(table)
+            .where(
+                table.c.workspace_id == self.workspace_id,
+                table.c.event_id == bindparam("b_event_id"),
+            )
+            .values(
+                status=bindparam("b_status"),
+                customer_id=bindparam("b_customer_id"),
+                order_id=bindparam("b_order_id"),
+            )
+        )
+        await self.session.execute(
+            stmt,
+            [
+                {
+                    "b_event_id": row["event_id"],
+                    "b_status": row["status"],
+                    "b_customer_id": row["customer_id"],
+                    "b_order_id": row["order_id"],
+                }
+                for row in rows
+            ],
+        )
+
+    async def release(self, event_ids: Collection[str]) -> None:
+        """Forgets claims of events that failed, so the shop may send them again."""
+        if event_ids:
+            table = cast(Table, InboundEvent.__table__)
+            await self.session.execute(
+                table.delete().where(
+                    table.c.workspace_id == self.workspace_id, table.c.event_id.in_(event_ids)
+                )
+            )
+
+    async def move_customer(self, from_id: UUID, to_id: UUID | None) -> None:
+        await self.session.execute(
+            update(InboundEvent)
+            .where(
+                InboundEvent.workspace_id == self.workspace_id,
+                InboundEvent.customer_id == from_id,
+            )
+            .values(customer_id=to_id)
+        )
+
+
+class MetricsRepository:
+    """Purchase metrics of customers, derived from their orders by SQL aggregates."""
+
+    def __init__(self, session: Any, workspace_id: UUID) -> None:
+        self.session = session
+        self.workspace_id = workspace_id
+
+    async def lock(self, customer_ids: Collection[UUID]) -> None:
+        """Waits for other transactions changing these customers' figures, in a fixed order so
+        that two of them never wait for each other. SQLite runs one writer at a time anyway."""
+        if self.session.bind is not None and self.session.bind.dialect.name == "postgresql":
+            await self.session.execute(
+                select(Customer.id)
+                .where(Customer.workspace_id == self.workspace_id, Customer.id.in_(customer_ids))
+                .order_by(Customer.id)
+                .with_for_update()
+            )
+
+    async def order_figures(
+        self, customer_ids: Collection[UUID]
+    ) -> list[tuple[UUID, str, int, int, datetime, datetime]]:
+        """(customer, currency, orders, net spent, first, last) per customer and currency."""
+        stmt = (
+            select(
+                Order.customer_id,
+                Order.currency,
+                func.count(),
+                func.sum(Order.total - Order.refunded_total),
+                func.min(Order.occurred_at),
+                func.max(Order.occurred_at),
+            )
+            .where(
+                Order.workspace_id == self.workspace_id,
+                Order.customer_id.in_(customer_ids),
+                Order.status.in_(_COUNTED),
+            )
+            .group_by(Order.customer_id, Order.currency)
+        )
+        return [tuple(row) for row in (await self.session.execute(stmt)).all()]
+
+    async def channel_counts(self, customer_ids: Collection[UUID]) -> list[tuple[UUID, str, int]]:
+        stmt = (
+            select(Order.customer_id, Order.channel, func.count())
+            .where(
+                Order.workspace_id == self.workspace_id,
+                Order.customer_id.in_(customer_ids),
+                Order.status.in_(_COUNTED),
+            )
+            .group_by(Order.customer_id, Order.channel)
+        )
+        return [tuple(row) for row in (await self.session.execute(stmt)).all()]
+
+    async def category_quantities(
+        self, customer_ids: Collection[UUID]
+    ) -> list[tuple[UUID, str, int]]:
+        stmt = (
+            select(
+                Order.customer_id,
+                OrderLine.category,
+                func.sum(OrderLine.quantity - OrderLine.refunded_quantity),
+            )
+            .join(
+                OrderLine,
+                (OrderLine.workspace_id == Order.workspace_id) & (OrderLine.order_id == Order.id),
+            )
+            .where(
+                Order.workspace_id == self.workspace_id,
+                Order.customer_id.in_(customer_ids),
+                Order.status.in_(_COUNTED),
+                OrderLine.category.is_not(None),
+            )
+            .group_by(Order.customer_id, OrderLine.category)
+        )
+        return [tuple(row) for row in (await self.session.execute(stmt)).all()]
+
+    async def store(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Writes metrics columns of customers; not a change of the record, so no new version."""
+        if not rows:
+            return
+        table = cast(Table, Customer.__table__)
+        stmt = (
+            update(table)
+            .where(table.c.workspace_id == self.workspace_id, table.c.id == bindparam("b_id"))
+            .values({name: bindparam(f"b_{name}") for name in rows[0] if name != "id"})
+        )
+        await self.session.execute(
+            stmt, [{f"b_{name}": value for name, value in row.items()} for row in rows]
+        )
