@@ -1,4 +1,4 @@
-"""The `kokyaku` command: serve, migrate, workspace, apikey, import, seed, openapi."""
+"""The `kokyaku` command: serve, migrate, workspace, apikey, import, seed, metrics, openapi."""
 
 import argparse
 import asyncio
@@ -141,6 +141,17 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> None:
         sys.exit(3)
 
 
+def cmd_metrics_rebuild(settings: Settings, args: argparse.Namespace) -> None:
+    from app.domain.commerce.metrics import rebuild_metrics
+
+    async def rebuild(session: AsyncSession) -> int:
+        workspace = await WorkspaceService(session, Actor.cli()).by_name(args.workspace)
+        return await rebuild_metrics(session, workspace.id)
+
+    count = _in_transaction(settings, rebuild)
+    print(f"Recomputed the metrics of {count} customers.", file=sys.stderr)
+
+
 SEED_SLICE = 10_000
 
 
@@ -248,6 +259,13 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     importing.add_argument("--mapping", help='JSON: column -> field, e.g. {"メール": "emails"}')
     importing.add_argument("--encoding", choices=[e.value for e in Encoding], default="utf-8")
     importing.set_defaults(handler=cmd_import)
+
+    metrics = commands.add_parser("metrics", help="customer purchase metrics").add_subparsers(
+        dest="action", required=True
+    )
+    rebuild = metrics.add_parser("rebuild", help="recompute every customer's metrics from orders")
+    rebuild.add_argument("--workspace", required=True, help="workspace name")
+    rebuild.set_defaults(handler=cmd_metrics_rebuild)
 
     seed = commands.add_parser("seed", help="add demo data: a Japanese shop's customers")
     seed.add_argument("--workspace", default=DEFAULT_WORKSPACE, help="created if missing")

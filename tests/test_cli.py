@@ -137,3 +137,13 @@ async def test_seed_fills_a_workspace_with_a_japanese_shop(database_url: str) ->
     with_readings = [person for person in people if person["family_name_kana"]]
     assert len(with_readings) > len(people) // 2
     assert all(person["phones"][0].startswith("+81") for person in people if person["phones"])
+
+
+def test_metrics_rebuild_runs_over_a_workspace(database_url: str) -> None:
+    workspace = f"rebuild-{os.getpid()}-{time.monotonic_ns()}"
+    assert (
+        kokyaku(database_url, "seed", "--workspace", workspace, "--customers", "30").returncode == 0
+    )
+    rebuilt = kokyaku(database_url, "metrics", "rebuild", "--workspace", workspace)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "Recomputed the metrics of 30 customers." in rebuilt.stderr

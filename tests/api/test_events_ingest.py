@@ -322,3 +322,26 @@ async def test_orders_are_listed_and_filtered(client: AsyncClient, tenant: Tenan
         f"/v1/customers/{first['customer_id']}/orders?sort=-occurred_at", headers=tenant.headers
     )
     assert len(of_customer.json()["data"]) == 2
+
+
+async def test_metrics_are_usable_in_the_dsl(client: AsyncClient, tenant: Tenant) -> None:
+    repeat = {"external_id": "repeat-buyer"}
+    await post(client, tenant, order_event("d-1", "d-1", customer=repeat))
+    await post(client, tenant, order_event("d-2", "d-2", customer=repeat))
+    await post(client, tenant, order_event("d-3", "d-3", customer={"external_id": "once"}))
+    response = await client.post(
+        "/v1/customers/search",
+        json={
+            "filter": {
+                "all": [
+                    {"field": "metrics.order_count", "op": "gte", "value": 2},
+                    {"field": "metrics.total_spent", "op": "gt", "value": 4000},
+                    {"field": "metrics.last_order_at", "op": "within_last", "value": "90d"},
+                    {"field": "metrics.favourite_category", "op": "eq", "value": "tea"},
+                ]
+            }
+        },
+        headers=tenant.headers,
+    )
+    assert response.status_code == 200, response.text
+    assert [c["external_ids"]["shop"] for c in response.json()["data"]] == ["repeat-buyer"]

@@ -19,6 +19,17 @@ from app.filters.fields import Expression, Field, FieldRegistry, Kind
 # Keys that may appear in a JSON path: those our schemas allow for sources and channels.
 _JSON_KEY = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,49}$")
 _TEXT_COLUMNS = ("family_name", "given_name", "family_name_kana", "given_name_kana", "display_name")
+_METRICS: Mapping[str, tuple[str, Kind]] = {
+    "order_count": ("order_count", Kind.NUMBER),
+    "total_spent": ("total_spent", Kind.NUMBER),
+    "currency": ("spent_currency", Kind.TEXT),
+    "first_order_at": ("first_order_at", Kind.DATETIME),
+    "last_order_at": ("last_order_at", Kind.DATETIME),
+    "average_order_value": ("average_order_value", Kind.NUMBER),
+    "average_days_between_orders": ("average_days_between_orders", Kind.NUMBER),
+    "favourite_category": ("favourite_category", Kind.TEXT),
+    "favourite_channel": ("favourite_channel", Kind.TEXT),
+}
 _ADDRESS_PARTS = ("postal_code", "prefecture", "city", "country")
 _COMPANY_FIELDS: Mapping[str, tuple[str, Kind]] = {
     "name": ("name", Kind.TEXT),
@@ -127,6 +138,12 @@ def customer_fields(
         "phones": _identity_list(PHONE, to_sql=normalise_phone),
     }
     fields.update({name: Field(Kind.TEXT, getattr(Customer, name)) for name in _TEXT_COLUMNS})
+    fields.update(
+        {
+            f"metrics.{name}": Field(kind, getattr(Customer, column))
+            for name, (column, kind) in _METRICS.items()
+        }
+    )
     fields.update(
         {
             f"address.{part}": Field(Kind.TEXT, Customer.address[part].as_string())
