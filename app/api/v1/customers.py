@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import Query, Request, Response, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.api.deps import IfMatchDep, PageDep, ReadUnit, Unit, WriteUnit
 from app.api.errors import problem_body, problem_responses
@@ -19,15 +19,29 @@ from app.api.v1.schemas.search import (
     SearchRequest,
 )
 from app.core.errors import ValidationFailed
-from app.db.pagination import Page
+from app.db.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest
 from app.domain.access.scopes import Scope
 from app.domain.commerce.schemas import Order
 from app.domain.commerce.service import IngestService, OrderQuery
 from app.domain.customer.entities import Customer as CustomerEntity
 from app.domain.customer.schemas import Customer, CustomerCreate, CustomerMerge, CustomerUpdate
 from app.domain.customer.service import CustomerQuery, CustomerService
+from app.domain.interaction.timeline import EntryKind, TimelineService
 
 router = resource_router("/customers", "customers")
+
+
+class TimelineItem(BaseModel):
+    kind: str = Field(description="interaction, order, event (shop events) or change")
+    id: UUID
+    type: str = Field(examples=["call", "order.completed", "page.viewed", "customer.updated"])
+    occurred_at: datetime
+    data: dict[str, Any]
+
+
+class Timeline(BaseModel):
+    data: list[TimelineItem]
+    next_cursor: str | None
 
 
 class DuplicatePair(BaseModel):
@@ -269,6 +283,50 @@ async def merge_customers(
     customer = await service.merge(customer_id, body.other_id, expected_versions=if_match)
     set_etag(response, customer.version)
     return Customer.model_validate(customer)
+
+
+@router.get(
+    "/{customer_id}/timeline",
+    responses=problem_responses(404),
+    summary="Everything that happened with a customer, newest first",
+)
+async def customer_timeline(
+    customer_id: UUID,
+    request: Request,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    kind: Annotated[
+        str | None,
+        Query(
+            pattern=r"^(interaction|order|event|change)(,(interaction|order|event|change))*$",
+            description="Only these kinds, comma-separated: interaction, order, event, change",
+        ),
+    ] = None,
+    unit: Unit = ReadUnit(Scope.CUSTOMERS_READ),
+) -> Timeline:
+    """Interactions, orders, refunds, cancellations, page views and other shop events, and the
+    record's own changes, in one list with one cursor (also those of customers merged in)."""
+    kinds = {EntryKind(value) for value in kind.split(",")} if kind else set()
+    page = await TimelineService(unit.session, unit.context).page(
+        customer_id, PageRequest(limit=limit, cursor=cursor), kinds
+    )
+    if page.next_cursor is not None:
+        next_url = request.url.include_query_params(cursor=page.next_cursor)
+        response.headers["Link"] = f'<{next_url}>; rel="next"'
+    return Timeline(
+        data=[
+            TimelineItem(
+                kind=entry.kind,
+                id=entry.id,
+                type=entry.type,
+                occurred_at=entry.occurred_at,
+                data=entry.data,
+            )
+            for entry in page.entries
+        ],
+        next_cursor=page.next_cursor,
+    )
 
 
 @router.get(

@@ -8,7 +8,7 @@ from uuid import UUID
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import InstrumentedAttribute
 
-from app.db.dialect import insert_new
+from app.db.dialect import insert_new, json_without_key
 from app.db.repository import WorkspaceRepository
 from app.domain.commerce.entities import InboundEvent, Order, OrderLine
 from app.domain.customer.entities import Customer
@@ -150,6 +150,17 @@ class InboundEventRepository:
                     table.c.workspace_id == self.workspace_id, table.c.event_id.in_(event_ids)
                 )
             )
+
+    async def forget_customer(self, customer_id: UUID) -> None:
+        """Removes who an event was about from what the shop sent (erasure)."""
+        await self.session.execute(
+            update(InboundEvent)
+            .where(
+                InboundEvent.workspace_id == self.workspace_id,
+                InboundEvent.customer_id == customer_id,
+            )
+            .values(payload=json_without_key(InboundEvent.payload, "customer", self.dialect))
+        )
 
     async def move_customer(self, from_id: UUID, to_id: UUID | None) -> None:
         await self.session.execute(

@@ -22,6 +22,8 @@ from app.db.dialect import json_array_holds
 from app.db.pagination import Page, PageRequest, SortKey
 from app.domain.access.repository import UserRepository, WorkspaceDirectory
 from app.domain.access.schemas import User as UserView
+from app.domain.commerce.metrics import refresh_metrics
+from app.domain.commerce.repository import InboundEventRepository, OrderRepository
 from app.domain.company.entities import Company
 from app.domain.company.repository import CompanyRepository
 from app.domain.company.schemas import Company as CompanyView
@@ -41,6 +43,7 @@ from app.domain.customer.identity import (
     unique_keys,
 )
 from app.domain.customer.repository import CustomerRepository, FieldDefinitionRepository
+from app.domain.interaction.repository import InteractionRepository
 from app.domain.outbox.service import EventRecorder, PendingEvent, changes_between, envelope
 from app.filters.compiler import compile_filter
 
@@ -262,7 +265,13 @@ class CustomerService:
         customer = await self.get(customer_id)
         ensure_version(customer.version, expected_versions)
         data = schemas.Customer.snapshot(customer)
-        await self.customers.delete(customer)
+        if erase:
+            inbound = InboundEventRepository(
+                self.session, self.context.workspace_id, self._dialect()
+            )
+            await inbound.forget_customer(customer_id)
+        await self._commerce_references(customer_id, None)
+        await self.customers.delete(customer)  # interactions go with it
         await self.session.flush()
         if erase:
             merged = await self.customers.merged_into(customer_id)
@@ -406,12 +415,13 @@ class CustomerService:
         refresh_derived(
             survivor, explicit_display_name=None if was_derived else survivor.display_name
         )
+        await self._move_references(other_id, survivor_id)
         await self.customers.delete(other)
         await self.session.flush()  # frees the other's identities before the survivor takes them
-        await self._move_references(other_id, survivor_id)
         await self.customers.add_identities(
             (survivor_id, key) for key in identity_keys(survivor) - previous_keys
         )
+        await self.session.refresh(survivor)  # its metrics were worked out in SQL
         after = schemas.Customer.snapshot(survivor)
         self.events.record(
             "customer.merged",
@@ -423,9 +433,24 @@ class CustomerService:
         return survivor
 
     async def _move_references(self, merged_id: UUID, survivor_id: UUID) -> None:
-        """Where everything that points at a merged customer moves to the survivor: today the
-        merge redirects; interactions, orders, deals and segment memberships join here."""
+        """Where everything that points at a merged customer moves to the survivor: redirects,
+        interactions, orders and shop events (deals and segments join here), then the
+        survivor's metrics are worked out again from all its orders."""
         await self.customers.redirect(merged_id, survivor_id)
+        await InteractionRepository(self.session, self.context.workspace_id).move_customer(
+            merged_id, survivor_id
+        )
+        await self._commerce_references(merged_id, survivor_id)
+        await refresh_metrics(self.session, self.context.workspace_id, [survivor_id])
+
+    async def _commerce_references(self, customer_id: UUID, to_id: UUID | None) -> None:
+        """Orders and shop events follow a merge; on deletion they stay, without a customer,
+        so that purchase totals remain as anonymous figures."""
+        workspace_id = self.context.workspace_id
+        await OrderRepository(self.session, workspace_id).move_customer(customer_id, to_id)
+        await InboundEventRepository(self.session, workspace_id, self._dialect()).move_customer(
+            customer_id, to_id
+        )
 
     # Looking around
 

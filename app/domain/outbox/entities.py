@@ -25,6 +25,14 @@ class DomainEvent(Base):
     __table_args__ = (
         Index("ix_domain_event_feed", "workspace_id", "transaction_id", "position"),
         Index("ix_domain_event_subject", "workspace_id", "subject_type", "subject_id", "position"),
+        # A customer's timeline reads their changes newest first.
+        Index(
+            "ix_domain_event_subject_time",
+            "workspace_id",
+            "subject_type",
+            "subject_id",
+            "created_at",
+        ),
         Index("ix_domain_event_workspace_id_id", "workspace_id", "id", unique=True),
     )
 

@@ -1,0 +1,205 @@
+"""A customer's whole story, newest first: interactions, orders, shop events and changes.
+
+One keyset over every kind: each source contributes its newest rows after the cursor (served by
+its (workspace, customer, time) index), the union keeps the page, and each kind's rows are then
+read by id, so a page costs a handful of queries however long the history.
+"""
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, Select, literal, select, tuple_, union_all
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.context import Context
+from app.core.cursors import decode_cursor, encode_cursor
+from app.core.errors import ValidationFailed
+from app.db.pagination import PageRequest
+from app.domain.commerce.entities import InboundEvent, Order
+from app.domain.customer.repository import CustomerRepository
+from app.domain.interaction.entities import Interaction
+from app.domain.outbox.entities import DomainEvent
+
+CURSOR_KIND = "timeline"
+_ORDER_PLACED = "order.completed"  # shown as the order itself
+
+
+class EntryKind(StrEnum):
+    INTERACTION = "interaction"
+    ORDER = "order"
+    EVENT = "event"
+    CHANGE = "change"
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    kind: EntryKind
+    id: UUID
+    type: str
+    occurred_at: datetime
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TimelinePage:
+    entries: list[TimelineEntry]
+    next_cursor: str | None
+
+
+class TimelineService:
+    def __init__(self, session: AsyncSession, context: Context) -> None:
+        self.session = session
+        self.workspace_id = context.workspace_id
+        self.customers = CustomerRepository(session, context.workspace_id)
+
+    async def page(
+        self, customer_id: UUID, request: PageRequest, kinds: Collection[EntryKind]
+    ) -> TimelinePage:
+        await self.customers.require(customer_id)
+        subjects = [customer_id, *await self.customers.merged_into(customer_id)]
+        after = self._decode(request.cursor)
+        sources = [
+            self._source(kind, subjects, after, request.limit + 1)
+            for kind in EntryKind
+            if not kinds or kind in kinds
+        ]
+        union = union_all(*sources).subquery()
+        stmt = (
+            select(union.c.kind, union.c.id, union.c.occurred_at)
+            .order_by(union.c.occurred_at.desc(), union.c.id.desc())
+            .limit(request.limit + 1)
+        )
+        refs = (await self.session.execute(stmt)).all()
+        page = refs[: request.limit]
+        entries = await self._entries([(EntryKind(kind), entry_id) for kind, entry_id, _ in page])
+        next_cursor = None
+        if len(refs) > request.limit and entries:
+            last = entries[-1]
+            next_cursor = encode_cursor(CURSOR_KIND, [last.occurred_at.isoformat(), str(last.id)])
+        return TimelinePage(entries=entries, next_cursor=next_cursor)
+
+    def _source(
+        self,
+        kind: EntryKind,
+        subjects: Sequence[UUID],
+        after: tuple[datetime, UUID] | None,
+        limit: int,
+    ) -> Select[Any]:
+        entity, time_column, conditions = self._shape(kind, subjects)
+        if after is not None:
+            moment, last_id = after
+            conditions.append(
+                tuple_(time_column, entity.id)
+                < tuple_(literal(moment, time_column.type), literal(last_id, entity.id.type))
+            )
+        inner = (
+            select(
+                literal(kind.value).label("kind"),
+                entity.id.label("id"),
+                time_column.label("occurred_at"),
+            )
+            .where(*conditions)
+            .order_by(time_column.desc(), entity.id.desc())
+            .limit(limit)
+            .subquery()
+        )
+        return select(inner.c.kind, inner.c.id, inner.c.occurred_at)
+
+    def _shape(
+        self, kind: EntryKind, subjects: Sequence[UUID]
+    ) -> tuple[Any, Any, list[ColumnElement[bool]]]:
+        if kind is EntryKind.INTERACTION:
+            return (
+                Interaction,
+                Interaction.occurred_at,
+                [
+                    Interaction.workspace_id == self.workspace_id,
+                    Interaction.customer_id.in_(subjects),
+                ],
+            )
+        if kind is EntryKind.ORDER:
+            return (
+                Order,
+                Order.occurred_at,
+                [Order.workspace_id == self.workspace_id, Order.customer_id.in_(subjects)],
+            )
+        if kind is EntryKind.EVENT:
+            return (
+                InboundEvent,
+                InboundEvent.occurred_at,
+                [
+                    InboundEvent.workspace_id == self.workspace_id,
+                    InboundEvent.customer_id.in_(subjects),
+                    InboundEvent.type != _ORDER_PLACED,
+                ],
+            )
+        return (
+            DomainEvent,
+            DomainEvent.created_at,
+            [
+                DomainEvent.workspace_id == self.workspace_id,
+                DomainEvent.subject_type == "customer",
+                DomainEvent.subject_id.in_(subjects),
+            ],
+        )
+
+    async def _entries(self, refs: list[tuple[EntryKind, UUID]]) -> list[TimelineEntry]:
+        """The rows behind `refs`, read with one query per kind, in the order of `refs`."""
+        by_kind: dict[EntryKind, list[UUID]] = {}
+        for kind, entry_id in refs:
+            by_kind.setdefault(kind, []).append(entry_id)
+        found: dict[UUID, TimelineEntry] = {}
+        for kind, ids in by_kind.items():
+            entity, _, conditions = self._shape(kind, [])
+            stmt = select(entity).where(conditions[0], entity.id.in_(ids))
+            for row in (await self.session.execute(stmt)).scalars():
+                found[row.id] = _entry(kind, row)
+        return [found[entry_id] for _, entry_id in refs if entry_id in found]
+
+    @staticmethod
+    def _decode(cursor: str | None) -> tuple[datetime, UUID] | None:
+        if cursor is None:
+            return None
+        key = decode_cursor(cursor, CURSOR_KIND)
+        try:
+            moment, last_id = key
+            return datetime.fromisoformat(moment), UUID(last_id)
+        except (TypeError, ValueError) as error:
+            raise ValidationFailed.at(("query", "cursor"), "The cursor is malformed.") from error
+
+
+def _entry(kind: EntryKind, row: Any) -> TimelineEntry:
+    if kind is EntryKind.INTERACTION:
+        data = {
+            "interaction_type": row.type,
+            "subject": row.subject,
+            "channel": row.channel,
+            "direction": row.direction,
+            "status": row.status,
+            "owner_id": str(row.owner_id) if row.owner_id else None,
+        }
+        return TimelineEntry(kind, row.id, row.type, row.occurred_at, data)
+    if kind is EntryKind.ORDER:
+        data = {
+            "order_id": row.order_id,
+            "total": row.total,
+            "refunded_total": row.refunded_total,
+            "currency": row.currency,
+            "channel": row.channel,
+            "status": row.status,
+            "items": sum(line["quantity"] for line in row.lines),
+        }
+        return TimelineEntry(kind, row.id, _ORDER_PLACED, row.occurred_at, data)
+    if kind is EntryKind.EVENT:
+        payload = row.payload or {}
+        data = {
+            "event_id": row.event_id,
+            "order": payload.get("order"),
+            "properties": payload.get("properties", {}),
+        }
+        return TimelineEntry(kind, row.id, row.type, row.occurred_at, data)
+    return TimelineEntry(kind, row.id, row.type, row.created_at, {"changes": row.changes})
