@@ -1,9 +1,13 @@
-"""A fresh, migrated and seeded database per run: a temporary SQLite file or a new PostgreSQL DB."""
+"""A fresh, migrated and seeded database per run: a temporary SQLite file or a new PostgreSQL DB.
+
+The workspace, its API key, users and companies are written through the app's services; the
+customers, too many for that, are bulk-loaded by `bench.data` in the form the service stores.
+"""
 
 import asyncio
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +23,13 @@ from app.db.session import create_database
 from app.domain.access.schemas import ApiKeyCreate, UserCreate
 from app.domain.access.scopes import Scope
 from app.domain.access.service import ApiKeyService, UserService, WorkspaceService
+from app.seed import seed_companies
+from bench.data import LoadReport, asyncpg_dsn, compare_with_service, list_cursors, load_customers
 
 POSTGRES_URL_VARIABLES = ("KOKYAKU_BENCH_POSTGRES_URL", "KOKYAKU_TEST_POSTGRES_URL")
 SEEDED_USERS = 1000
+# Companies for a tenth of the customers to belong to: one per thousand customers, within bounds.
+MIN_COMPANIES, MAX_COMPANIES = 10, 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +39,17 @@ class Fixture:
     database: str  # "sqlite" or "postgresql"
     url: str
     api_key: str  # an admin key's secret, for our app's Authorization header
+    workspace_id: UUID
     user_ids: tuple[UUID, ...]
+    company_ids: tuple[UUID, ...]
+    customers: int  # how many were loaded, numbered 1 .. customers (shop ids u-1 ...)
+    load: LoadReport  # their ids (a sample), samples to verify, and how fast they loaded
+    list_cursors: tuple[str | None, ...]  # customers.list starts (bench.data.LIST_DEPTHS)
+    service_checked: int  # customers stored alike by the service and by the loader
+
+    @property
+    def customer_ids(self) -> tuple[UUID, ...]:
+        return self.load.customer_ids
 
 
 def postgres_url() -> str | None:
@@ -43,8 +61,9 @@ def postgres_url() -> str | None:
 
 
 @contextmanager
-def fresh_database(kind: str, workdir: Path) -> Iterator[str]:
-    """The URL of an empty database of `kind`, removed again when the block ends."""
+def fresh_database(kind: str, workdir: Path, *, keep: bool = False) -> Iterator[str]:
+    """The URL of an empty database of `kind`, removed again when the block ends (on
+    PostgreSQL, unless `keep`: for EXPLAIN and profiling afterwards; drop it yourself)."""
     if kind == "sqlite":
         # Four slashes: an absolute path. The file goes when `workdir` does.
         yield f"sqlite+aiosqlite:///{workdir.resolve() / 'bench.db'}"
@@ -59,30 +78,33 @@ def fresh_database(kind: str, workdir: Path) -> Iterator[str]:
     try:
         yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
     finally:
-        asyncio.run(
-            _execute_on_server(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        )
+        if not keep:
+            asyncio.run(
+                _execute_on_server(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            )
 
 
 async def _execute_on_server(server_url: str, statement: str) -> None:
-    # asyncpg speaks libpq URLs, which name no SQLAlchemy driver.
-    dsn = make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    connection = await asyncpg.connect(dsn)
+    connection = await asyncpg.connect(asyncpg_dsn(server_url))
     try:
         await connection.execute(statement)
     finally:
         await connection.close()
 
 
-def prepare(kind: str, url: str) -> Fixture:
-    """Migrates the database at `url` and seeds it through the app's own services."""
+def prepare(
+    kind: str, url: str, *, customers: int, progress: Callable[[str], None] | None = None
+) -> Fixture:
+    """Migrates the database at `url`, seeds it through the app's services and loads
+    `customers` customers."""
     # Alembic's env.py runs its own event loop, so this has to happen outside of ours.
     migrations.upgrade(url)
-    api_key, user_ids = asyncio.run(_seed(url))
-    return Fixture(database=kind, url=url, api_key=api_key, user_ids=user_ids)
+    return asyncio.run(_seed(kind, url, customers, progress))
 
 
-async def _seed(url: str) -> tuple[str, tuple[UUID, ...]]:
+async def _seed(
+    kind: str, url: str, customers: int, progress: Callable[[str], None] | None
+) -> Fixture:
     database = create_database(Settings(database_url=url), pooled=False)
     try:
         async with database.writer() as session, session.begin():
@@ -98,6 +120,29 @@ async def _seed(url: str) -> tuple[str, tuple[UUID, ...]]:
                     UserCreate(name=f"利用者 {i}", email=f"user{i}@example.jp", role="sales")
                 )
                 user_ids.append(user.id)
+            company_count = min(MAX_COMPANIES, max(MIN_COMPANIES, customers // 1000))
+            company_ids = await seed_companies(session, context, count=company_count)
+        service_checked = await compare_with_service(database, url)
+        load = await load_customers(
+            database,
+            url,
+            workspace_id=workspace.id,
+            count=customers,
+            company_ids=company_ids,
+            progress=progress,
+        )
+        cursors = await list_cursors(database, workspace.id)
     finally:
         await database.dispose()
-    return secret, tuple(user_ids)
+    return Fixture(
+        database=kind,
+        url=url,
+        api_key=secret,
+        workspace_id=workspace.id,
+        user_ids=tuple(user_ids),
+        company_ids=tuple(company_ids),
+        customers=customers,
+        load=load,
+        list_cursors=cursors,
+        service_checked=service_checked,
+    )

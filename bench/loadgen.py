@@ -191,8 +191,10 @@ def _content_length(head: bytes) -> int | None:
     return int(head[start : end if end >= 0 else len(head)])
 
 
-async def probe(port: int, request: bytes, expected_status: int) -> None:
-    """Sends one request before a measurement, so a wrong answer fails fast and legibly."""
+async def probe(port: int, request: bytes, expected_status: int) -> bytes:
+    """Sends one request before a measurement, so a wrong answer fails fast and legibly.
+
+    Returns the body of the (expected) answer, for the scenario to check further."""
     reader, writer = await asyncio.wait_for(
         asyncio.open_connection(LOOPBACK, port), CONNECT_TIMEOUT_SECONDS
     )
@@ -206,6 +208,7 @@ async def probe(port: int, request: bytes, expected_status: int) -> None:
     status = int(head[9:12])
     if status != expected_status:
         raise LoadError(f"expected {expected_status}, got {status}: {body[:300]!r}")
+    return body
 
 
 async def generate_load(

@@ -14,6 +14,7 @@ from app.domain.customer.entities import (
 from app.domain.imports.entities import ImportChunk, ImportJob, ImportRowError
 from app.domain.interaction.entities import Interaction
 from app.domain.outbox.entities import DomainEvent
+from app.domain.pipeline.entities import Deal, DealContact, DealStageChange, Pipeline, Stage
 
 __all__ = [
     "ApiKey",
@@ -22,6 +23,9 @@ __all__ = [
     "Customer",
     "CustomerIdentity",
     "CustomerRedirect",
+    "Deal",
+    "DealContact",
+    "DealStageChange",
     "DomainEvent",
     "FieldDefinition",
     "IdempotencyRecord",
@@ -32,6 +36,8 @@ __all__ = [
     "Interaction",
     "Order",
     "OrderLine",
+    "Pipeline",
+    "Stage",
     "User",
     "Workspace",
 ]

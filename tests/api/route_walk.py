@@ -32,6 +32,15 @@ from app.domain.customer.schemas import (
     FieldDefinitionUpdate,
 )
 from app.domain.interaction.schemas import InteractionCreate, InteractionUpdate
+from app.domain.pipeline.schemas import (
+    DealCreate,
+    DealUpdate,
+    PipelineCreate,
+    PipelineUpdate,
+    StageCreate,
+    StageMove,
+    StageUpdate,
+)
 from app.main import create_app
 from tests.conftest import settings_for
 
@@ -203,6 +212,14 @@ def _order_event() -> dict[str, Any]:
     }
 
 
+async def _stage_move_body(workspace: WorkspaceClient) -> Payload:
+    pipeline_id = await workspace.id_for("pipeline_id")
+    other = await workspace.create(
+        f"/v1/pipelines/{pipeline_id}/stages", {"json": {"name": "Walk", "probability": 5}}
+    )
+    return {"json": {"before": other}}
+
+
 async def _import_upload(_workspace: WorkspaceClient) -> Payload:
     csv = b"display_name\nImport Walk\n"
     return {"files": {"file": ("customers.csv", csv, "text/csv")}, "data": {"object": "customers"}}
@@ -231,6 +248,15 @@ MINIMAL_BODIES: dict[type[BaseModel] | str, BodyFactory] = {
     FieldDefinitionUpdate: _json(lambda: {"label": "x"}),
     InteractionCreate: _interaction_body,
     EventIn: _json(_order_event),
+    PipelineCreate: _json(
+        lambda: {"name": _unique("pipeline"), "stages": [{"name": "A", "probability": 10}]}
+    ),
+    PipelineUpdate: _json(lambda: {"name": _unique("pipeline")}),
+    StageCreate: _json(lambda: {"name": "Walk stage", "probability": 30}),
+    StageUpdate: _json(lambda: {"probability": 35}),
+    StageMove: _stage_move_body,
+    DealCreate: _json(lambda: {"name": "Walk deal", "amount": 1000}),
+    DealUpdate: _json(lambda: {"amount": 2000}),
     "POST /v1/events/batch": _json(lambda: {"items": [_order_event()]}),
     InteractionUpdate: _json(lambda: {"subject": "x"}),
 }
@@ -293,6 +319,19 @@ async def _create_order(workspace: WorkspaceClient) -> str:
     return str(response.json()["order_id"])
 
 
+async def _create_pipeline(workspace: WorkspaceClient) -> str:
+    return await _create(workspace, "/v1/pipelines", PipelineCreate)
+
+
+async def _create_stage(workspace: WorkspaceClient) -> str:
+    pipeline_id = await workspace.id_for("pipeline_id")
+    return await _create(workspace, f"/v1/pipelines/{pipeline_id}/stages", StageCreate)
+
+
+async def _create_deal(workspace: WorkspaceClient) -> str:
+    return await _create(workspace, "/v1/deals", DealCreate)
+
+
 async def _create_import(workspace: WorkspaceClient) -> str:
     return await workspace.create("/v1/imports", await _import_upload(workspace))
 
@@ -307,4 +346,7 @@ FACTORIES: dict[str, Factory] = {
     "import_id": _create_import,
     "interaction_id": _create_interaction,
     "order_id": _create_order,
+    "pipeline_id": _create_pipeline,
+    "stage_id": _create_stage,
+    "deal_id": _create_deal,
 }

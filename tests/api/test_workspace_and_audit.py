@@ -71,6 +71,7 @@ async def test_audit_log_is_confined_to_the_workspace(
     log = await client.get("/v1/audit-log?limit=200", headers=tenant.headers)
     assert {entry["type"] for entry in log.json()["data"]} <= {
         "workspace.created",
+        "pipeline.created",
         "api_key.created",
     }
 
@@ -84,9 +85,13 @@ async def test_feed_pages_in_order_and_resumes_from_its_cursor(
             json={"name": f"F{index}", "email": f"f{index}@example.jp", "role": "sales"},
             headers=tenant.headers,
         )
-    await read_feed(client, tenant, at_least=5)
-    first = (await client.get("/v1/events/feed?limit=2", headers=tenant.headers)).json()
-    assert [event["type"] for event in first["data"]] == ["workspace.created", "api_key.created"]
+    await read_feed(client, tenant, at_least=6)
+    first = (await client.get("/v1/events/feed?limit=3", headers=tenant.headers)).json()
+    assert [event["type"] for event in first["data"]] == [
+        "workspace.created",
+        "pipeline.created",
+        "api_key.created",
+    ]
     assert first["has_more"] is True
     rest = (
         await client.get(f"/v1/events/feed?after={first['next_cursor']}", headers=tenant.headers)

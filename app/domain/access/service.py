@@ -19,6 +19,7 @@ from app.domain.access.entities import ApiKey, User, Workspace
 from app.domain.access.repository import ApiKeyRepository, UserRepository, WorkspaceDirectory
 from app.domain.access.scopes import Scope
 from app.domain.outbox.service import EventRecorder, changes_between
+from app.domain.pipeline.service import PipelineService
 
 API_KEY_PREFIX = "kky_"
 DEFAULT_WORKSPACE = "default"
@@ -66,12 +67,14 @@ class WorkspaceService:
         workspace = Workspace(name=name)
         self.directory.add(workspace)
         await self.session.flush()
-        EventRecorder(self.session, Context(workspace.id, self.actor)).record(
+        context = Context(workspace.id, self.actor)
+        EventRecorder(self.session, context).record(
             "workspace.created",
             subject_type="workspace",
             subject_id=workspace.id,
             data=schemas.Workspace.snapshot(workspace),
         )
+        await PipelineService(self.session, context).create_default()
         return workspace
 
     async def get(self, workspace_id: UUID) -> Workspace:

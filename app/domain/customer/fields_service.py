@@ -16,11 +16,13 @@ from app.domain.customer import schemas
 from app.domain.customer.entities import Customer, FieldDefinition
 from app.domain.customer.repository import FieldDefinitionRepository
 from app.domain.outbox.service import EventRecorder, changes_between
+from app.domain.pipeline.entities import Deal
 
 _CHOICE_TYPES = frozenset({schemas.FieldType.ENUM, schemas.FieldType.MULTI_ENUM})
 _HOLDERS: dict[str, Any] = {
     schemas.FieldObject.CUSTOMER: Customer,
     schemas.FieldObject.COMPANY: Company,
+    schemas.FieldObject.DEAL: Deal,
 }
 
 

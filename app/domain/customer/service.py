@@ -45,6 +45,7 @@ from app.domain.customer.identity import (
 from app.domain.customer.repository import CustomerRepository, FieldDefinitionRepository
 from app.domain.interaction.repository import InteractionRepository
 from app.domain.outbox.service import EventRecorder, PendingEvent, changes_between, envelope
+from app.domain.pipeline.repository import DealRepository
 from app.filters.compiler import compile_filter
 
 Loc = tuple[str | int, ...]
@@ -444,10 +445,12 @@ class CustomerService:
         await refresh_metrics(self.session, self.context.workspace_id, [survivor_id])
 
     async def _commerce_references(self, customer_id: UUID, to_id: UUID | None) -> None:
-        """Orders and shop events follow a merge; on deletion they stay, without a customer,
-        so that purchase totals remain as anonymous figures."""
+        """Orders, shop events and deals follow a merge. On deletion orders and deals stay,
+        without a customer (purchase totals remain as anonymous figures), and the person
+        leaves the deals' contacts."""
         workspace_id = self.context.workspace_id
         await OrderRepository(self.session, workspace_id).move_customer(customer_id, to_id)
+        await DealRepository(self.session, workspace_id).move_customer(customer_id, to_id)
         await InboundEventRepository(self.session, workspace_id, self._dialect()).move_customer(
             customer_id, to_id
         )

@@ -1,0 +1,1 @@
+"""Sales pipelines, their ordered stages, deals, stage history, board, forecast and funnel."""

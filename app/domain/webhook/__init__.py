@@ -1,0 +1,1 @@
+"""Webhook endpoints and deliveries: Standard Webhooks signing, the SSRF guard and the transport."""
