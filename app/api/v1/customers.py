@@ -32,7 +32,7 @@ router = resource_router("/customers", "customers")
 
 
 class TimelineItem(BaseModel):
-    kind: str = Field(description="interaction, order, event (shop events) or change")
+    kind: str = Field(description="interaction, order, event (shop events), deal or change")
     id: UUID
     type: str = Field(examples=["call", "order.completed", "page.viewed", "customer.updated"])
     occurred_at: datetime
@@ -299,8 +299,9 @@ async def customer_timeline(
     kind: Annotated[
         str | None,
         Query(
-            pattern=r"^(interaction|order|event|change)(,(interaction|order|event|change))*$",
-            description="Only these kinds, comma-separated: interaction, order, event, change",
+            pattern=r"^(interaction|order|event|deal|change)(,(interaction|order|event|deal|change))*$",
+            description="Only these kinds, comma-separated: "
+            "interaction, order, event, deal, change",
         ),
     ] = None,
     unit: Unit = ReadUnit(Scope.CUSTOMERS_READ),

@@ -1,4 +1,5 @@
-"""A customer's whole story, newest first: interactions, orders, shop events and changes.
+"""A customer's whole story, newest first: interactions, orders, shop events, deal stage
+moves and changes.
 
 One keyset over every kind: each source contributes its newest rows after the cursor (served by
 its (workspace, customer, time) index), the union keeps the page, and each kind's rows are then
@@ -23,6 +24,7 @@ from app.domain.commerce.entities import InboundEvent, Order
 from app.domain.customer.repository import CustomerRepository
 from app.domain.interaction.entities import Interaction
 from app.domain.outbox.entities import DomainEvent
+from app.domain.pipeline.entities import Deal, DealStageChange
 
 CURSOR_KIND = "timeline"
 _ORDER_PLACED = "order.completed"  # shown as the order itself
@@ -32,6 +34,7 @@ class EntryKind(StrEnum):
     INTERACTION = "interaction"
     ORDER = "order"
     EVENT = "event"
+    DEAL = "deal"
     CHANGE = "change"
 
 
@@ -137,6 +140,18 @@ class TimelineService:
                     InboundEvent.type != _ORDER_PLACED,
                 ],
             )
+        if kind is EntryKind.DEAL:
+            deals = select(Deal.id).where(
+                Deal.workspace_id == self.workspace_id, Deal.customer_id.in_(subjects)
+            )
+            return (
+                DealStageChange,
+                DealStageChange.changed_at,
+                [
+                    DealStageChange.workspace_id == self.workspace_id,
+                    DealStageChange.deal_id.in_(deals),
+                ],
+            )
         return (
             DomainEvent,
             DomainEvent.created_at,
@@ -202,4 +217,12 @@ def _entry(kind: EntryKind, row: Any) -> TimelineEntry:
             "properties": payload.get("properties", {}),
         }
         return TimelineEntry(kind, row.id, row.type, row.occurred_at, data)
+    if kind is EntryKind.DEAL:
+        data = {
+            "deal_id": str(row.deal_id),
+            "from_stage_id": str(row.from_stage_id) if row.from_stage_id else None,
+            "to_stage_id": str(row.to_stage_id),
+            "seconds_in_previous_stage": row.seconds_in_previous_stage,
+        }
+        return TimelineEntry(kind, row.id, "deal.stage_changed", row.changed_at, data)
     return TimelineEntry(kind, row.id, row.type, row.created_at, {"changes": row.changes})

@@ -39,6 +39,8 @@ DEFAULT_STAGES = (
     ("失注", 0, schemas.StageKind.LOST),
 )
 WON_LIFECYCLE_STAGE = "customer"
+# What a stage move changes: reported by `deal.stage_changed`, not `deal.updated`.
+_STAGE_FIELDS = ("stage_id", "status", "stage_changed_at", "closed_at", "rotting")
 
 
 class PipelineService:
@@ -334,6 +336,7 @@ class DealService:
         view = (await self.views([deal]))[0]
         after = _json(view)
         diff = changes_between(before, after)
+        moved = {name: diff.pop(name) for name in _STAGE_FIELDS if name in diff}
         if diff:
             self.events.record(
                 "deal.updated", subject_type="deal", subject_id=deal.id, data=after, changes=diff
@@ -344,7 +347,7 @@ class DealService:
                 subject_type="deal",
                 subject_id=deal.id,
                 data=after,
-                changes={"stage_id": diff.get("stage_id", {})},
+                changes=moved,
             )
             await self._announce_close(deal, target, view)
         return view
