@@ -1,7 +1,9 @@
-"""The `kokyaku` command: serve, migrate, workspace, apikey, import, seed, metrics, openapi."""
+"""The `kokyaku` command: serve, worker, migrate, workspace, apikey, import, seed, metrics,
+openapi."""
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -68,6 +70,33 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         lifespan="on",
         proxy_headers=True,
     )
+
+
+def cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:
+    """Delivers webhooks until SIGTERM or Ctrl-C; the round in progress finishes first."""
+    import signal
+
+    from app.domain.webhook.dispatcher import Dispatcher
+
+    configure_logging(settings.log_level)
+
+    async def work() -> None:
+        database = create_database(settings)
+        dispatcher = Dispatcher(database.writer, allow_private=settings.webhook_allow_private)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            while not stop.is_set():
+                busy = await dispatcher.run_once()
+                if not busy:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), dispatcher.poll_seconds)
+        finally:
+            await database.dispose()
+
+    asyncio.run(work())
 
 
 def cmd_workspace_create(settings: Settings, args: argparse.Namespace) -> None:
@@ -226,6 +255,10 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=settings.port)
     serve.add_argument("--workers", type=int, default=settings.workers)
     serve.set_defaults(handler=cmd_serve)
+
+    commands.add_parser(
+        "worker", help="deliver webhooks (any number may run beside `serve`)"
+    ).set_defaults(handler=cmd_worker)
 
     commands.add_parser("migrate", help="upgrade the database schema").set_defaults(
         handler=cmd_migrate

@@ -33,6 +33,7 @@ from app.core.idempotency import IdempotencyStore
 from app.db.session import create_database
 from app.domain.imports.service import ImportRunner
 from app.domain.interaction.service import announce_due_tasks
+from app.domain.webhook.dispatcher import Dispatcher
 
 logger = logging.getLogger("kokyaku")
 
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     limiter = create_rate_limiter(
         settings.redis_url, settings.rate_limit, settings.rate_limit_window_seconds
     )
+    dispatcher = Dispatcher(database.writer, allow_private=settings.webhook_allow_private)
     idempotency = IdempotencyStore(
         database.writer, timedelta(seconds=settings.idempotency_ttl_seconds)
     )
@@ -63,14 +65,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         maintenance = asyncio.create_task(
             _maintain(database.writer, idempotency, ImportRunner(database.writer))
         )
+        background = [maintenance]
+        if settings.dispatcher == "on":
+            background.append(asyncio.create_task(dispatcher.run()))
         # What startup built lives as long as the process: keep it out of every collection.
         gc.freeze()
         try:
             yield
         finally:
-            maintenance.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await maintenance
+            for task in background:
+                task.cancel()
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await limiter.close()
             await database.dispose()
 
@@ -85,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.database = database
     app.state.authenticator = authenticator
+    app.state.dispatcher = dispatcher
 
     install_error_handlers(app)
     app.include_router(health.router)

@@ -90,6 +90,7 @@ def _writing(scope: Scope) -> Callable[..., AsyncIterator[Unit]]:
                 raise
             # Commit before the response goes out, so a client that saw 2xx can read its write.
             await session.commit()
+            request.app.state.dispatcher.wake()  # new events may be waiting for delivery
 
     open_write_unit.required_scope = scope  # type: ignore[attr-defined]
     return open_write_unit

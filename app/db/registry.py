@@ -15,6 +15,12 @@ from app.domain.imports.entities import ImportChunk, ImportJob, ImportRowError
 from app.domain.interaction.entities import Interaction
 from app.domain.outbox.entities import DomainEvent
 from app.domain.pipeline.entities import Deal, DealContact, DealStageChange, Pipeline, Stage
+from app.domain.webhook.entities import (
+    DispatcherCursor,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 __all__ = [
     "ApiKey",
@@ -26,6 +32,7 @@ __all__ = [
     "Deal",
     "DealContact",
     "DealStageChange",
+    "DispatcherCursor",
     "DomainEvent",
     "FieldDefinition",
     "IdempotencyRecord",
@@ -39,5 +46,8 @@ __all__ = [
     "Pipeline",
     "Stage",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "Workspace",
 ]

@@ -41,6 +41,7 @@ from app.domain.pipeline.schemas import (
     StageMove,
     StageUpdate,
 )
+from app.domain.webhook.schemas import WebhookCreate, WebhookUpdate
 from app.main import create_app
 from tests.conftest import settings_for
 
@@ -256,6 +257,8 @@ MINIMAL_BODIES: dict[type[BaseModel] | str, BodyFactory] = {
     StageUpdate: _json(lambda: {"probability": 35}),
     StageMove: _stage_move_body,
     DealCreate: _json(lambda: {"name": "Walk deal", "amount": 1000}),
+    WebhookCreate: _json(lambda: {"url": "http://127.0.0.1:9/walk", "event_types": ["customer.*"]}),
+    WebhookUpdate: _json(lambda: {"description": "walk"}),
     DealUpdate: _json(lambda: {"amount": 2000}),
     "POST /v1/events/batch": _json(lambda: {"items": [_order_event()]}),
     InteractionUpdate: _json(lambda: {"subject": "x"}),
@@ -332,6 +335,15 @@ async def _create_deal(workspace: WorkspaceClient) -> str:
     return await _create(workspace, "/v1/deals", DealCreate)
 
 
+async def _create_webhook(workspace: WorkspaceClient) -> str:
+    return await _create(workspace, "/v1/webhooks", WebhookCreate)
+
+
+async def _create_delivery(workspace: WorkspaceClient) -> str:
+    webhook_id = await workspace.id_for("webhook_id")
+    return await workspace.create(f"/v1/webhooks/{webhook_id}/test", {})
+
+
 async def _create_import(workspace: WorkspaceClient) -> str:
     return await workspace.create("/v1/imports", await _import_upload(workspace))
 
@@ -349,4 +361,6 @@ FACTORIES: dict[str, Factory] = {
     "pipeline_id": _create_pipeline,
     "stage_id": _create_stage,
     "deal_id": _create_deal,
+    "webhook_id": _create_webhook,
+    "delivery_id": _create_delivery,
 }

@@ -15,6 +15,7 @@ from app.api.v1 import (
     orders,
     pipelines,
     users,
+    webhooks,
     workspace,
 )
 
@@ -30,6 +31,7 @@ routers: list[APIRouter] = [
         companies,
         fields,
         imports,
+        webhooks,
         workspace,
         api_keys,
         users,

@@ -24,6 +24,8 @@ class DomainEvent(Base):
     __tablename__ = "domain_event"
     __table_args__ = (
         Index("ix_domain_event_feed", "workspace_id", "transaction_id", "position"),
+        # The webhook fan-out reads every workspace's events in the same order.
+        Index("ix_domain_event_fan_out", "transaction_id", "position"),
         Index("ix_domain_event_subject", "workspace_id", "subject_type", "subject_id", "position"),
         # A customer's timeline reads their changes newest first.
         Index(

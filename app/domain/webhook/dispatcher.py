@@ -1,0 +1,419 @@
+"""The dispatcher: turns committed domain events into deliveries and delivers them.
+
+Two steps, each safe to run in any number of processes:
+- fan-out reads the outbox in its gap-free order under a lock on a shared cursor, and writes one
+  delivery per subscribed endpoint, numbered in that order;
+- delivery claims due deliveries (`FOR UPDATE SKIP LOCKED` on PostgreSQL), leases them, posts
+  them signed, and records each attempt. A process that dies mid-delivery loses nothing: its
+  lease runs out and another process sends the delivery again (same `webhook-id`).
+"""
+
+import asyncio
+import contextlib
+import email.utils
+import fnmatch
+import logging
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import orjson
+from sqlalchemy import and_, exists, func, insert, not_, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
+
+from app.core.clock import utcnow
+from app.core.context import Actor, Context
+from app.core.errors import AppError
+from app.core.ids import uuid7
+from app.db.dialect import POSTGRESQL, insert_new
+from app.domain.outbox.entities import DomainEvent
+from app.domain.outbox.service import EventRecorder, envelope
+from app.domain.webhook import schemas, signing
+from app.domain.webhook.entities import (
+    DispatcherCursor,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from app.domain.webhook.service import PING
+from app.domain.webhook.transport import DeliveryError, DeliveryResponse, post_pinned
+
+logger = logging.getLogger("kokyaku.dispatcher")
+
+# Seconds to wait before attempt 1, 2, ... 10: about three days in all (DESIGN §7).
+RETRY_SCHEDULE = (0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
+JITTER = 0.1
+FAILING_LIMIT = timedelta(days=5)
+FAN_OUT_BATCH = 500
+CURSOR = "fan-out"
+_RETRYABLE_4XX = frozenset({408, 409, 429})
+_QUEUED = ("pending", "delivering")
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    workspace_id: UUID
+    delivery_id: UUID
+    endpoint_id: UUID
+    event_id: UUID
+    url: str
+    secrets: list[str]
+    headers: dict[str, str]
+    payload: dict[str, Any]
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    job: _Job
+    response: DeliveryResponse | None
+    error: str | None
+    final: bool  # no point in retrying (a policy refusal)
+    request_headers: dict[str, str]
+    latency_ms: int
+    attempted_at: datetime
+
+
+def subscribed(endpoint: WebhookEndpoint, event: DomainEvent) -> bool:
+    """Whether the endpoint wants the event: a type pattern matches, and for an event with
+    changes, one of the endpoint's fields (if it names any) changed."""
+    if not any(fnmatch.fnmatchcase(event.type, pattern) for pattern in endpoint.event_types):
+        return False
+    if endpoint.changed_fields and event.changes is not None:
+        return any(field in event.changes for field in endpoint.changed_fields)
+    return True
+
+
+def _retry_after(response: DeliveryResponse | None, now: datetime) -> float:
+    value = response.headers.get("retry-after") if response is not None else None
+    if not value:
+        return 0.0
+    if value.isdigit():
+        return float(value)
+    with contextlib.suppress(TypeError, ValueError):
+        return max((email.utils.parsedate_to_datetime(value) - now).total_seconds(), 0.0)
+    return 0.0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        allow_private: bool,
+        schedule: Sequence[float] = RETRY_SCHEDULE,
+        timeout: float = 15.0,
+        concurrency: int = 16,
+        per_endpoint: int = 4,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self.sessions = sessions
+        self.allow_private = allow_private
+        self.schedule = tuple(schedule)
+        self.timeout = timeout
+        self.lease = timedelta(seconds=timeout + 45)
+        self.concurrency = concurrency
+        self.per_endpoint = per_endpoint
+        self.poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        self._rng = random.Random()  # noqa: S311 - jitter, not secrets
+
+    def wake(self) -> None:
+        """Something was committed: look now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Fans out and delivers until cancelled; errors are logged and the loop goes on."""
+        while True:
+            self._wake.clear()
+            try:
+                busy = await self.run_once()
+            except Exception:
+                logger.exception("dispatcher round failed")
+                busy = 0
+            if not busy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+
+    async def run_once(self) -> int:
+        return await self.fan_out() + await self.deliver_due()
+
+    # Fan-out
+
+    async def fan_out(self) -> int:
+        async with self.sessions() as session, session.begin():
+            postgres = session.bind is not None and session.bind.dialect.name == POSTGRESQL
+            cursor = await self._cursor(session, postgres)
+            if cursor is None:
+                return 0  # another process is fanning out
+            stmt = (
+                select(DomainEvent)
+                .where(
+                    tuple_(DomainEvent.transaction_id, DomainEvent.position)
+                    > tuple_(cursor.transaction_id, cursor.position)
+                )
+                .order_by(DomainEvent.transaction_id, DomainEvent.position)
+                .limit(FAN_OUT_BATCH)
+            )
+            if postgres:
+                horizon = func.txid_snapshot_xmin(func.txid_current_snapshot())
+                stmt = stmt.where(DomainEvent.transaction_id < horizon)
+            events = list((await session.execute(stmt)).scalars())
+            if not events:
+                return 0
+            workspaces = {event.workspace_id for event in events}
+            endpoints: dict[UUID, list[WebhookEndpoint]] = {}
+            found = await session.execute(
+                select(WebhookEndpoint).where(
+                    WebhookEndpoint.workspace_id.in_(workspaces), WebhookEndpoint.enabled.is_(True)
+                )
+            )
+            for endpoint in found.scalars():
+                endpoints.setdefault(endpoint.workspace_id, []).append(endpoint)
+            now = utcnow()
+            rows = []
+            for event in events:
+                for endpoint in endpoints.get(event.workspace_id, []):
+                    if event.created_at >= endpoint.created_at and subscribed(endpoint, event):
+                        rows.append(self._delivery_row(endpoint, event, cursor, now))
+            if rows:
+                await session.execute(insert(WebhookDelivery), rows)
+            cursor.transaction_id = events[-1].transaction_id
+            cursor.position = events[-1].position
+            return len(events)
+
+    async def _cursor(self, session: AsyncSession, postgres: bool) -> DispatcherCursor | None:
+        """The shared cursor, locked; None when another process holds it."""
+        stmt = select(DispatcherCursor).where(DispatcherCursor.name == CURSOR)
+        locked = stmt.with_for_update(skip_locked=True) if postgres else stmt
+        cursor = (await session.execute(locked)).scalar_one_or_none()
+        if cursor is not None:
+            return cursor
+        if (await session.execute(stmt)).scalar_one_or_none() is not None:
+            return None
+        # First run: start at the end of the outbox; earlier events predate every endpoint.
+        last = (
+            await session.execute(
+                select(DomainEvent.transaction_id, DomainEvent.position)
+                .order_by(DomainEvent.transaction_id.desc(), DomainEvent.position.desc())
+                .limit(1)
+            )
+        ).first()
+        dialect = POSTGRESQL if postgres else "sqlite"
+        await session.execute(
+            insert_new(DispatcherCursor, dialect),
+            [
+                {
+                    "name": CURSOR,
+                    "transaction_id": last[0] if last else -1,
+                    "position": last[1] if last else -1,
+                    "next_sequence": 1,
+                }
+            ],
+        )
+        return (await session.execute(locked)).scalar_one_or_none()
+
+    @staticmethod
+    def _delivery_row(
+        endpoint: WebhookEndpoint, event: DomainEvent, cursor: DispatcherCursor, now: datetime
+    ) -> dict[str, Any]:
+        sequence = cursor.next_sequence
+        cursor.next_sequence += 1
+        return {
+            "workspace_id": endpoint.workspace_id,
+            "id": uuid7(),
+            "endpoint_id": endpoint.id,
+            "event_id": event.id,
+            "event_type": event.type,
+            "sequence": sequence,
+            "payload": envelope(event),
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+    # Delivery
+
+    async def deliver_due(self, limit: int = 100) -> int:
+        jobs = await self._claim(limit)
+        if not jobs:
+            return 0
+        slots = asyncio.Semaphore(self.concurrency)
+
+        async def attempt(job: _Job) -> _Outcome:
+            async with slots:
+                return await self._attempt(job)
+
+        outcomes = await asyncio.gather(*(attempt(job) for job in jobs))
+        await self._record(outcomes)
+        return len(jobs)
+
+    async def _claim(self, limit: int) -> list[_Job]:
+        now = utcnow()
+        earlier = aliased(WebhookDelivery)
+        waits_for_earlier = exists().where(
+            earlier.workspace_id == WebhookDelivery.workspace_id,
+            earlier.endpoint_id == WebhookDelivery.endpoint_id,
+            earlier.status.in_(_QUEUED),
+            earlier.event_type != PING,
+            earlier.sequence < WebhookDelivery.sequence,
+        )
+        async with self.sessions() as session, session.begin():
+            postgres = session.bind is not None and session.bind.dialect.name == POSTGRESQL
+            stmt = (
+                select(WebhookDelivery, WebhookEndpoint)
+                .join(
+                    WebhookEndpoint,
+                    and_(
+                        WebhookEndpoint.workspace_id == WebhookDelivery.workspace_id,
+                        WebhookEndpoint.id == WebhookDelivery.endpoint_id,
+                    ),
+                )
+                .where(
+                    WebhookDelivery.status.in_(_QUEUED),
+                    WebhookDelivery.next_attempt_at <= now,
+                    WebhookEndpoint.enabled.is_(True),
+                    or_(
+                        WebhookEndpoint.ordered.is_(False),
+                        WebhookDelivery.event_type == PING,
+                        not_(waits_for_earlier),
+                    ),
+                )
+                .order_by(WebhookDelivery.next_attempt_at)
+                .limit(limit)
+            )
+            if postgres:
+                stmt = stmt.with_for_update(skip_locked=True, of=WebhookDelivery)
+            rows = (await session.execute(stmt)).all()
+            jobs: list[_Job] = []
+            in_flight: dict[UUID, int] = {}
+            for delivery, endpoint in rows:
+                allowed = 1 if endpoint.ordered else self.per_endpoint
+                if in_flight.get(endpoint.id, 0) >= allowed:
+                    continue  # a slow endpoint does not take every slot
+                in_flight[endpoint.id] = in_flight.get(endpoint.id, 0) + 1
+                delivery.status = "delivering"
+                delivery.next_attempt_at = now + self.lease
+                jobs.append(
+                    _Job(
+                        workspace_id=delivery.workspace_id,
+                        delivery_id=delivery.id,
+                        endpoint_id=endpoint.id,
+                        event_id=delivery.event_id,
+                        url=endpoint.url,
+                        secrets=_signing_secrets(endpoint, now),
+                        headers=dict(endpoint.headers or {}),
+                        payload=delivery.payload,
+                        attempt=delivery.attempts + 1,
+                    )
+                )
+            return jobs
+
+    async def _attempt(self, job: _Job) -> _Outcome:
+        body = orjson.dumps(job.payload)
+        signed = signing.headers(job.secrets, str(job.event_id), int(time.time()), body)
+        headers = {**job.headers, **signed}
+        shown = {name: value for name, value in headers.items() if name != "webhook-signature"}
+        attempted_at = utcnow()
+        started = time.perf_counter()
+        response: DeliveryResponse | None = None
+        error: str | None = None
+        final = False
+        try:
+            response = await post_pinned(
+                job.url, body, headers, allow_private=self.allow_private, timeout=self.timeout
+            )
+        except DeliveryError as failure:
+            error = str(failure)[:500]
+        except AppError as refusal:  # the target is no longer allowed
+            error, final = refusal.detail[:500], True
+        latency = int((time.perf_counter() - started) * 1000)
+        return _Outcome(job, response, error, final, shown, latency, attempted_at)
+
+    async def _record(self, outcomes: Sequence[_Outcome]) -> None:
+        async with self.sessions() as session, session.begin():
+            for outcome in outcomes:
+                await self._record_one(session, outcome)
+
+    async def _record_one(self, session: AsyncSession, outcome: _Outcome) -> None:
+        job, response = outcome.job, outcome.response
+        now = utcnow()
+        session.add(
+            WebhookAttempt(
+                workspace_id=job.workspace_id,
+                delivery_id=job.delivery_id,
+                attempted_at=outcome.attempted_at,
+                status_code=response.status if response else None,
+                latency_ms=outcome.latency_ms,
+                error=outcome.error,
+                response_body=response.body if response else None,
+                request_headers=outcome.request_headers,
+            )
+        )
+        delivery = await session.get(WebhookDelivery, (job.workspace_id, job.delivery_id))
+        endpoint = await session.get(WebhookEndpoint, (job.workspace_id, job.endpoint_id))
+        if delivery is None or endpoint is None:
+            return  # deleted meanwhile
+        delivery.attempts = job.attempt
+        delivery.last_status_code = response.status if response else None
+        delivery.last_error = outcome.error
+        status = response.status if response else None
+        events = EventRecorder(session, Context(job.workspace_id, Actor.system()))
+        if status is not None and 200 <= status < 300:
+            delivery.status = "succeeded"
+            delivery.completed_at = now
+            endpoint.failing_since = None
+            return
+        endpoint.failing_since = endpoint.failing_since or now
+        gone = status == 410
+        final = (
+            outcome.final
+            or gone
+            or (status is not None and 400 <= status < 500 and status not in _RETRYABLE_4XX)
+        )
+        if not final and job.attempt < len(self.schedule):
+            delay = self.schedule[job.attempt] * self._rng.uniform(1 - JITTER, 1 + JITTER)
+            delay = max(delay, _retry_after(response, now))
+            delivery.status = "pending"
+            delivery.next_attempt_at = now + timedelta(seconds=delay)
+            return
+        delivery.status = "failed"
+        delivery.completed_at = now
+        events.record(
+            "webhook.delivery_failed",
+            subject_type="webhook",
+            subject_id=endpoint.id,
+            data={
+                "delivery_id": str(delivery.id),
+                "event_id": str(delivery.event_id),
+                "attempts": delivery.attempts,
+                "last_status_code": status,
+                "last_error": outcome.error,
+            },
+        )
+        if gone or now - endpoint.failing_since >= FAILING_LIMIT:
+            endpoint.enabled = False
+            endpoint.disabled_reason = (
+                "The receiver answered 410 Gone." if gone else "Failing for 5 days."
+            )
+            events.record(
+                "webhook.endpoint_disabled",
+                subject_type="webhook",
+                subject_id=endpoint.id,
+                data=schemas.Webhook.snapshot(endpoint),
+            )
+
+
+def _signing_secrets(endpoint: WebhookEndpoint, now: datetime) -> list[str]:
+    secrets = [endpoint.secret]
+    expires = endpoint.previous_secret_expires_at
+    if endpoint.previous_secret and expires is not None and expires > now:
+        secrets.append(endpoint.previous_secret)
+    return secrets
