@@ -82,7 +82,11 @@ def cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:
 
     async def work() -> None:
         database = create_database(settings)
-        dispatcher = Dispatcher(database.writer, allow_private=settings.webhook_allow_private)
+        dispatcher = Dispatcher(
+            database.writer,
+            allow_private=settings.webhook_allow_private,
+            timeout=settings.webhook_timeout_seconds,
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):

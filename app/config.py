@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     access_log: bool = True
 
     webhook_allow_private: bool = False
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=60)
     dispatcher: Literal["on", "off"] = "on"
 
     @field_validator("cors_origins", mode="before")

@@ -55,7 +55,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     limiter = create_rate_limiter(
         settings.redis_url, settings.rate_limit, settings.rate_limit_window_seconds
     )
-    dispatcher = Dispatcher(database.writer, allow_private=settings.webhook_allow_private)
+    dispatcher = Dispatcher(
+        database.writer,
+        allow_private=settings.webhook_allow_private,
+        timeout=settings.webhook_timeout_seconds,
+    )
     idempotency = IdempotencyStore(
         database.writer, timedelta(seconds=settings.idempotency_ttl_seconds)
     )

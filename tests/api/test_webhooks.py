@@ -222,3 +222,22 @@ async def test_custom_headers_cannot_inject(client: AsyncClient, tenant: Tenant)
             headers=tenant.headers,
         )
         assert response.status_code == 422, headers
+
+
+async def test_replay_of_a_time_range(
+    client: AsyncClient, tenant: Tenant, dispatcher: Dispatcher
+) -> None:
+    async with running_receiver() as receiver:
+        endpoint = await subscribe(client, tenant, receiver.url)
+        await make_customer(client, tenant)
+        await make_customer(client, tenant)
+        await drain(dispatcher, lambda: len(receiver.requests) == 2)
+        replay = await client.post(
+            f"/v1/webhooks/{endpoint['id']}/replay",
+            params={"from": "2020-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"},
+            headers=tenant.headers,
+        )
+        assert replay.json() == {"queued": 2}
+        await drain(dispatcher, lambda: len(receiver.requests) == 4)
+    ids = [request.headers["webhook-id"] for request in receiver.requests]
+    assert ids[:2] == ids[2:]

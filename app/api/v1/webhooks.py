@@ -5,6 +5,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import Query, Request, Response, status
+from pydantic import BaseModel, Field
 
 from app.api.deps import IfMatchDep, PageDep, ReadUnit, Unit, WriteUnit
 from app.api.errors import problem_responses
@@ -124,6 +125,28 @@ async def ping_webhook(
     webhook_id: UUID, request: Request, unit: Unit = WriteUnit(Scope.WEBHOOKS_MANAGE)
 ) -> Delivery:
     return Delivery.model_validate(await _service(unit, request).ping(webhook_id))
+
+
+class Replay(BaseModel):
+    queued: int = Field(description="Deliveries that will be sent again")
+
+
+@router.post(
+    "/{webhook_id}/replay",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=problem_responses(404),
+    summary="Send again every delivery of a time range",
+)
+async def replay_webhook(
+    webhook_id: UUID,
+    request: Request,
+    from_: Annotated[datetime, Query(alias="from")],
+    to: datetime,
+    unit: Unit = WriteUnit(Scope.WEBHOOKS_MANAGE),
+) -> Replay:
+    """Every delivery created within [from, to) is queued again, in its original order."""
+    queued = await _service(unit, request).replay(webhook_id, from_, to)
+    return Replay(queued=queued)
 
 
 @router.get(

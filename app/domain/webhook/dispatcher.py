@@ -22,6 +22,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
+from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import and_, exists, func, insert, not_, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
@@ -44,6 +45,18 @@ from app.domain.webhook.service import PING
 from app.domain.webhook.transport import DeliveryError, DeliveryResponse, post_pinned
 
 logger = logging.getLogger("kokyaku.dispatcher")
+
+ATTEMPTS = Counter(
+    "kokyaku_webhook_attempts_total", "Webhook delivery attempts by outcome", ["outcome"]
+)
+ATTEMPT_SECONDS = Histogram(
+    "kokyaku_webhook_attempt_seconds",
+    "Time of one delivery attempt",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15),
+)
+OUTBOX_LAG = Gauge(
+    "kokyaku_outbox_lag_seconds", "Age of the newest domain event the fan-out has handled"
+)
 
 # Seconds to wait before attempt 1, 2, ... 10: about three days in all (DESIGN §7).
 RETRY_SCHEDULE = (0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
@@ -116,7 +129,9 @@ class Dispatcher:
         self.allow_private = allow_private
         self.schedule = tuple(schedule)
         self.timeout = timeout
-        self.lease = timedelta(seconds=timeout + 45)
+        # A claimed delivery is someone else's to retry once its lease runs out: long enough for
+        # an attempt (and its recording) to finish, short enough to recover from a killed worker.
+        self.lease = timedelta(seconds=timeout * 2 + 5)
         self.concurrency = concurrency
         self.per_endpoint = per_endpoint
         self.poll_seconds = poll_seconds
@@ -185,6 +200,7 @@ class Dispatcher:
                 await session.execute(insert(WebhookDelivery), rows)
             cursor.transaction_id = events[-1].transaction_id
             cursor.position = events[-1].position
+            OUTBOX_LAG.set((now - events[-1].created_at).total_seconds())
             return len(events)
 
     async def _cursor(self, session: AsyncSession, postgres: bool) -> DispatcherCursor | None:
@@ -334,7 +350,9 @@ class Dispatcher:
             error = str(failure)[:500]
         except AppError as refusal:  # the target is no longer allowed
             error, final = refusal.detail[:500], True
-        latency = int((time.perf_counter() - started) * 1000)
+        elapsed = time.perf_counter() - started
+        ATTEMPT_SECONDS.observe(elapsed)
+        latency = int(elapsed * 1000)
         return _Outcome(job, response, error, final, shown, latency, attempted_at)
 
     async def _record(self, outcomes: Sequence[_Outcome]) -> None:
@@ -367,6 +385,7 @@ class Dispatcher:
         status = response.status if response else None
         events = EventRecorder(session, Context(job.workspace_id, Actor.system()))
         if status is not None and 200 <= status < 300:
+            ATTEMPTS.labels("succeeded").inc()
             delivery.status = "succeeded"
             delivery.completed_at = now
             endpoint.failing_since = None
@@ -383,7 +402,9 @@ class Dispatcher:
             delay = max(delay, _retry_after(response, now))
             delivery.status = "pending"
             delivery.next_attempt_at = now + timedelta(seconds=delay)
+            ATTEMPTS.labels("retrying").inc()
             return
+        ATTEMPTS.labels("failed").inc()
         delivery.status = "failed"
         delivery.completed_at = now
         events.record(

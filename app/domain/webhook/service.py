@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.clock import utcnow
@@ -188,6 +188,22 @@ class WebhookService:
         delivery.completed_at = None
         await self.session.flush()
         return delivery
+
+    async def replay(self, endpoint_id: UUID, start: datetime, end: datetime) -> int:
+        """Sends again every delivery of the endpoint created within [start, end)."""
+        await self.get(endpoint_id)
+        result: Any = await self.session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.workspace_id == self.context.workspace_id,
+                WebhookDelivery.endpoint_id == endpoint_id,
+                WebhookDelivery.created_at >= start,
+                WebhookDelivery.created_at < end,
+            )
+            .values(status=PENDING, attempts=0, next_attempt_at=utcnow(), completed_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount or 0)
 
     async def _check_target(self, url: str) -> None:
         target = check_url(url, allow_private=self.allow_private)
