@@ -3,7 +3,6 @@ openapi."""
 
 import argparse
 import asyncio
-import contextlib
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -86,18 +85,20 @@ def cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:
             database.writer,
             allow_private=settings.webhook_allow_private,
             timeout=settings.webhook_timeout_seconds,
+            listen_engine=database.write_engine if not settings.is_sqlite else None,
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
+        listener = asyncio.create_task(dispatcher.listen()) if dispatcher.listen_engine else None
         try:
             while not stop.is_set():
-                busy = await dispatcher.run_once()
-                if not busy:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), dispatcher.poll_seconds)
+                if not await dispatcher.run_once():
+                    await dispatcher.idle(stop)
         finally:
+            if listener is not None:
+                listener.cancel()
             await database.dispose()
 
     asyncio.run(work())

@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database.writer,
         allow_private=settings.webhook_allow_private,
         timeout=settings.webhook_timeout_seconds,
+        listen_engine=database.write_engine if not settings.is_sqlite else None,
     )
     idempotency = IdempotencyStore(
         database.writer, timedelta(seconds=settings.idempotency_ttl_seconds)

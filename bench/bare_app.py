@@ -36,10 +36,10 @@ from app.core.ids import uuid7
 from app.core.text import like_pattern, search_form
 from app.db.session import create_database
 from app.domain.customer.entities import Customer
+from bench.data import LIST_SORT
 
 CUSTOMER: Table = Customer.__table__  # type: ignore[assignment]
 PAGE_SIZE = 50
-LIST_SORT = "-updated_at"
 
 # Typed columns so that both databases answer the same JSON (SQLite keeps UUIDs and timestamps as
 # text); the driver-level work is what any real endpoint reading this row would do.

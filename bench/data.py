@@ -45,7 +45,6 @@ CHUNK_SIZE = 10_000
 GENERATOR_PROCESSES = 2
 HISTORY = timedelta(days=730)  # created_at and updated_at spread over the past two years
 MAX_ID_SAMPLE = 100_000  # customer ids kept for reads, spread evenly over all of them
-SAMPLES_PER_CHUNK = 3  # customers per chunk read back through the API
 SERVICE_CHECK_PEOPLE = 60
 # Bulk loads on PostgreSQL build indexes and check foreign keys once at the end, as pg_restore does.
 PG_MAINTENANCE_WORK_MEM = "512MB"
@@ -212,6 +211,7 @@ def build_chunk(spec: ChunkSpec) -> Chunk:
     started = time.process_time()
     rng = _chunk_rng(spec.seed, spec.start, "people")
     times = _chunk_rng(spec.seed, spec.start, "times")
+    # Read back through the API: the chunk's first and last customer and one in between.
     sampled = {0, spec.count - 1, times.randrange(spec.count)}
     customers: list[Row] = []
     identities: list[Row] = []
@@ -457,7 +457,6 @@ async def compare_with_service(database: Database, url: str, *, seed: int = 0) -
 
     Returns how many customers were compared.
     """
-    persons: list[dict[str, Any]] = []
     workspaces: list[UUID] = []
     companies: list[list[UUID]] = []
     async with database.writer() as session, session.begin():
@@ -476,6 +475,7 @@ async def compare_with_service(database: Database, url: str, *, seed: int = 0) -
     mapping = {str(a): str(b) for a, b in zip(companies[0], companies[1], strict=True)}
     loader_customers: list[Row] = []
     loader_identities: list[Row] = []
+    writer_is_postgres = database.dialect == "postgresql"
     now = utcnow()
     for person in persons:
         if "company_id" in person:
@@ -483,7 +483,7 @@ async def compare_with_service(database: Database, url: str, *, seed: int = 0) -
         customer = customer_entity(
             person, workspace_id=workspaces[1], created_at=now, updated_at=now
         )
-        loader_customers.append(customer_row(customer, json_as_text=database.dialect != "sqlite"))
+        loader_customers.append(customer_row(customer, json_as_text=writer_is_postgres))
         loader_identities += identity_rows(customer)
     async with _Writer(database, url) as writer:
         await writer.write(loader_customers, loader_identities)

@@ -88,8 +88,8 @@ def get_random_user(prefix: str) -> RequestBuilder:
 register(
     Scenario(
         name="users.get",
-        # Stands in for GET /v1/customers/{id} (DESIGN §13) until customers exist: the same
-        # path through auth, middleware, a workspace-scoped primary-key read and a response model.
+        # The first read scenario, kept to compare with earlier runs: auth, middleware, a
+        # workspace-scoped primary-key read and a response model, on a small table.
         summary="GET /v1/users/{id}, a random one of the seeded users",
         ours=get_random_user("/v1/users"),
         bare=get_random_user("/users"),

@@ -1,6 +1,6 @@
 """Webhook endpoints and their delivery log: /v1/webhooks (scope webhooks:manage)."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 from uuid import UUID
 
@@ -12,6 +12,7 @@ from app.api.errors import problem_responses
 from app.api.responses import created_at_location, list_response, set_etag
 from app.api.v1.routing import resource_router
 from app.api.v1.schemas.common import ListResponse
+from app.core.clock import utcnow
 from app.domain.access.scopes import Scope
 from app.domain.webhook.schemas import (
     Attempt,
@@ -140,12 +141,14 @@ class Replay(BaseModel):
 async def replay_webhook(
     webhook_id: UUID,
     request: Request,
-    from_: Annotated[datetime, Query(alias="from")],
-    to: datetime,
+    from_: Annotated[datetime | None, Query(alias="from", description="Default: 24 h ago")] = None,
+    to: Annotated[datetime | None, Query(description="Default: now")] = None,
     unit: Unit = WriteUnit(Scope.WEBHOOKS_MANAGE),
 ) -> Replay:
     """Every delivery created within [from, to) is queued again, in its original order."""
-    queued = await _service(unit, request).replay(webhook_id, from_, to)
+    end = to or utcnow()
+    start = from_ or end - timedelta(hours=24)
+    queued = await _service(unit, request).replay(webhook_id, start, end)
     return Replay(queued=queued)
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.ids import uuid7
 from app.db.pagination import Page, PageRequest, apply_page, column_key, make_page
 from app.domain.outbox.entities import DomainEvent
+from app.domain.outbox.notify import mark_events_written
 
 
 class DomainEventRepository:
@@ -20,11 +21,13 @@ class DomainEventRepository:
     def add(self, event: DomainEvent) -> None:
         event.workspace_id = self.workspace_id
         self.session.add(event)
+        mark_events_written(self.session.sync_session)
 
     async def insert_many(self, rows: list[dict[str, Any]]) -> None:
         """Inserts events given as column values, without building an object per event."""
         values = [{"id": uuid7(), "workspace_id": self.workspace_id, **row} for row in rows]
         await self.session.execute(insert(DomainEvent), values)
+        mark_events_written(self.session.sync_session)
 
     async def feed_after(self, transaction_id: int, position: int, limit: int) -> list[DomainEvent]:
         """Events after the given key, in (transaction, position) order, at most `limit`.

@@ -24,7 +24,7 @@ from uuid import UUID
 import orjson
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import and_, exists, func, insert, not_, or_, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from app.core.clock import utcnow
@@ -33,6 +33,7 @@ from app.core.errors import AppError
 from app.core.ids import uuid7
 from app.db.dialect import POSTGRESQL, insert_new
 from app.domain.outbox.entities import DomainEvent
+from app.domain.outbox.notify import CHANNEL as CHANNEL_NAME
 from app.domain.outbox.service import EventRecorder, envelope
 from app.domain.webhook import schemas, signing
 from app.domain.webhook.entities import (
@@ -124,8 +125,10 @@ class Dispatcher:
         concurrency: int = 16,
         per_endpoint: int = 4,
         poll_seconds: float = 1.0,
+        listen_engine: AsyncEngine | None = None,
     ) -> None:
         self.sessions = sessions
+        self.listen_engine = listen_engine
         self.allow_private = allow_private
         self.schedule = tuple(schedule)
         self.timeout = timeout
@@ -144,16 +147,54 @@ class Dispatcher:
 
     async def run(self) -> None:
         """Fans out and delivers until cancelled; errors are logged and the loop goes on."""
+        listener = asyncio.create_task(self.listen()) if self.listen_engine else None
+        try:
+            await self._loop()
+        finally:
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
+
+    async def listen(self) -> None:
+        """Wakes on every commit that wrote events, in any process (PostgreSQL LISTEN)."""
+        assert self.listen_engine is not None
         while True:
-            self._wake.clear()
+            try:
+                async with self.listen_engine.connect() as connection:
+                    raw = await connection.get_raw_connection()
+                    driver: Any = raw.driver_connection
+                    closed = asyncio.Event()
+                    driver.add_termination_listener(lambda *_, done=closed: done.set())
+                    await driver.add_listener(CHANNEL_NAME, lambda *_: self.wake())
+                    await closed.wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("outbox listener lost its connection; polling meanwhile")
+            await asyncio.sleep(self.poll_seconds * 5)
+
+    async def _loop(self) -> None:
+        while True:
             try:
                 busy = await self.run_once()
             except Exception:
                 logger.exception("dispatcher round failed")
                 busy = 0
             if not busy:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                await self.idle()
+
+    async def idle(self, stop: asyncio.Event | None = None) -> None:
+        """Waits for a wake-up, a stop, or the poll interval, whichever comes first."""
+        waits = [asyncio.create_task(self._wake.wait())]
+        if stop is not None:
+            waits.append(asyncio.create_task(stop.wait()))
+        _, pending = await asyncio.wait(
+            waits, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in pending:
+            task.cancel()
+        self._wake.clear()
 
     async def run_once(self) -> int:
         return await self.fan_out() + await self.deliver_due()
