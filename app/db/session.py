@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
@@ -48,8 +49,14 @@ class Database:
             await self.engine.dispose()
 
 
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 def _sqlite_engine(url: str, *, begin: str, pooled: bool) -> AsyncEngine:
-    options: dict[str, Any] = {} if pooled else {"poolclass": NullPool}
+    options: dict[str, Any] = {"json_serializer": _json}
+    if not pooled:
+        options["poolclass"] = NullPool
     engine = create_async_engine(url, **options)
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -75,7 +82,13 @@ def create_database(settings: Settings, *, pooled: bool = True) -> Database:
         engine = _sqlite_engine(url, begin="BEGIN", pooled=pooled)
         write_engine = _sqlite_engine(url, begin="BEGIN IMMEDIATE", pooled=pooled)
     else:
-        options: dict[str, Any] = (
+        options: dict[str, Any] = {
+            "json_serializer": _json,
+            # Custom plans for every statement: a generic plan cannot use the trigram index
+            # for a LIKE pattern it does not know.
+            "connect_args": {"server_settings": {"plan_cache_mode": "force_custom_plan"}},
+        }
+        options.update(
             {"pool_size": settings.database_pool_size, "max_overflow": settings.database_pool_size}
             if pooled
             else {"poolclass": NullPool}

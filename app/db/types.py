@@ -31,8 +31,8 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-JsonDocument = JSON().with_variant(JSONB(), "postgresql")
-"""Structured values: JSONB on PostgreSQL (indexable), JSON text on SQLite."""
+JsonDocument = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+"""Structured values: JSONB on PostgreSQL (indexable), JSON text on SQLite; None is SQL NULL."""
 
 BigIdentity = BigInteger().with_variant(Integer(), "sqlite")
 """A 64-bit counter; SQLite only auto-increments a column declared INTEGER PRIMARY KEY."""
