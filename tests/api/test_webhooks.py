@@ -241,3 +241,27 @@ async def test_replay_of_a_time_range(
         await drain(dispatcher, lambda: len(receiver.requests) == 4)
     ids = [request.headers["webhook-id"] for request in receiver.requests]
     assert ids[:2] == ids[2:]
+
+
+async def test_erase_scrubs_webhook_payloads(
+    client: AsyncClient, tenant: Tenant, dispatcher: Dispatcher
+) -> None:
+    async with running_receiver(500) as receiver:
+        endpoint = await subscribe(client, tenant, receiver.url)
+        customer = await make_customer(client, tenant, emails=["forget-me@example.jp"])
+        await drain(dispatcher, lambda: len(receiver.requests) == 1)  # the retry is pending
+        erased = await client.delete(
+            f"/v1/customers/{customer['id']}?erase=true", headers=tenant.headers
+        )
+        assert erased.status_code == 204
+        log = await client.get(f"/v1/webhooks/{endpoint['id']}/deliveries", headers=tenant.headers)
+        for delivery in log.json()["data"]:
+            detail = await client.get(
+                f"/v1/webhooks/{endpoint['id']}/deliveries/{delivery['id']}",
+                headers=tenant.headers,
+            )
+            assert "forget-me" not in detail.text
+        await drain(dispatcher, lambda: len(receiver.requests) == 3)
+    later = verified(receiver, endpoint["secret"])[1:]
+    assert all("forget-me" not in json.dumps(payload) for payload in later)
+    assert {payload["type"] for payload in later} == {"customer.created", "customer.deleted"}

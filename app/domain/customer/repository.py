@@ -17,6 +17,7 @@ from app.domain.customer.entities import (
 )
 from app.domain.customer.identity import PHONE, IdentityKey
 from app.domain.outbox.entities import DomainEvent
+from app.domain.webhook.entities import WebhookDelivery
 
 
 class CustomerRepository(WorkspaceRepository[Customer]):
@@ -158,8 +159,23 @@ class CustomerRepository(WorkspaceRepository[Customer]):
         return list((await self.session.execute(stmt)).scalars())
 
     async def scrub_events(self, subject_ids: Collection[UUID]) -> None:
-        """Replaces what events and audit entries hold about these customers by their id alone."""
+        """Replaces what events, audit entries and webhook deliveries (sent or not) hold about
+        these customers by their id alone."""
         for subject_id in subject_ids:
+            about = select(DomainEvent.id).where(
+                DomainEvent.workspace_id == self.workspace_id,
+                DomainEvent.subject_type == "customer",
+                DomainEvent.subject_id == subject_id,
+            )
+            deliveries = await self.session.execute(
+                select(WebhookDelivery).where(
+                    WebhookDelivery.workspace_id == self.workspace_id,
+                    WebhookDelivery.event_id.in_(about),
+                )
+            )
+            erased = {"id": str(subject_id), "erased": True}
+            for delivery in deliveries.scalars():
+                delivery.payload = {**delivery.payload, "data": erased, "changes": None}
             await self.session.execute(
                 update(DomainEvent)
                 .where(
