@@ -60,6 +60,8 @@ async def test_batch_creates_updates_and_fails_items_independently(
     updated = (await client.get(f"/v1/customers/{known['id']}", headers=tenant.headers)).json()
     assert updated["emails"] == ["known@example.jp", "second@example.jp"]
     assert updated["tags"] == ["new"]
+    assert updated["version"] == 2
+    assert updated["updated_at"] > known["updated_at"]
     fresh = (await client.get(f"/v1/customers/{results[1]['id']}", headers=tenant.headers)).json()
     assert (fresh["family_name"], fresh["given_name"]) == ("新規", "二郎")
     events = await read_feed(client, tenant, prefix="customer.", at_least=3)
@@ -84,6 +86,14 @@ async def test_batch_queries_do_not_grow_with_the_batch(
     lookups_large = [s for s in large if s.lstrip().upper().startswith("SELECT")]
     assert len(lookups_large) == len(lookups_small)
     assert len(large) <= len(small) + 10  # inserts are batched too, not one per item
+
+
+async def test_an_unchanged_upsert_keeps_its_version(client: AsyncClient, tenant: Tenant) -> None:
+    known = await make_customer(client, tenant, external_ids={"shop": "same"}, tags=["t"])
+    results = await _batch(client, tenant, [{"external_ids": {"shop": "same"}, "tags": ["t"]}])
+    assert results[0]["status"] == "updated"
+    again = await client.get(f"/v1/customers/{known['id']}", headers=tenant.headers)
+    assert again.json()["version"] == 1
 
 
 async def test_batch_rejects_more_than_1000_items(client: AsyncClient, tenant: Tenant) -> None:

@@ -1,11 +1,11 @@
 """Queries for customers, their identities, redirects and custom field definitions."""
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping
-from typing import Any, ClassVar
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any, ClassVar, cast
 from uuid import UUID
 
-from sqlalchemy import and_, delete, insert, or_, select, tuple_, update
+from sqlalchemy import Table, and_, bindparam, delete, insert, or_, select, tuple_, update
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.db.repository import WorkspaceRepository
@@ -19,6 +19,26 @@ from app.domain.customer.identity import PHONE, IdentityKey
 from app.domain.outbox.entities import DomainEvent
 from app.domain.webhook.entities import WebhookDelivery
 
+_NOT_RECORD = frozenset(
+    {
+        "workspace_id",
+        "id",
+        "created_at",
+        "order_count",
+        "total_spent",
+        "spent_currency",
+        "first_order_at",
+        "last_order_at",
+        "average_order_value",
+        "average_days_between_orders",
+        "favourite_category",
+        "favourite_channel",
+    }
+)
+_RECORD_COLUMNS = tuple(
+    column.key for column in Customer.__table__.columns if column.key not in _NOT_RECORD
+)
+
 
 class CustomerRepository(WorkspaceRepository[Customer]):
     entity = Customer
@@ -27,6 +47,26 @@ class CustomerRepository(WorkspaceRepository[Customer]):
         "updated_at": Customer.updated_at,
         "display_name": Customer.display_name,
     }
+
+    async def store_many(self, customers: Sequence[Customer]) -> None:
+        """Writes the record columns of already locked customers in one statement (their
+        metrics belong to the commerce domain and are left as they are)."""
+        if not customers:
+            return
+        table = cast(Table, Customer.__table__)
+        stmt = (
+            update(table)
+            .where(table.c.workspace_id == self.workspace_id, table.c.id == bindparam("b_id"))
+            .values({name: bindparam(f"b_{name}") for name in _RECORD_COLUMNS})
+        )
+        await self.session.execute(
+            stmt,
+            [
+                {"b_id": customer.id}
+                | {f"b_{name}": getattr(customer, name) for name in _RECORD_COLUMNS}
+                for customer in customers
+            ],
+        )
 
     async def owners_of(self, keys: Collection[IdentityKey]) -> dict[IdentityKey, UUID]:
         """Which customer holds each of the (unique) identity keys, in one query."""
