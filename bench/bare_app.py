@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Uuid,
     bindparam,
+    func,
     insert,
     literal,
     select,
@@ -35,10 +36,34 @@ from app.core.cursors import decode_cursor, encode_cursor
 from app.core.ids import uuid7
 from app.core.text import like_pattern, search_form
 from app.db.session import create_database
+from app.domain.commerce.entities import Order, OrderLine
 from app.domain.customer.entities import Customer
+from app.domain.interaction.entities import Interaction
+from app.domain.pipeline.entities import Deal, Stage
 from bench.data import LIST_SORT
 
 CUSTOMER: Table = Customer.__table__  # type: ignore[assignment]
+ORDER: Table = Order.__table__  # type: ignore[assignment]
+ORDER_LINE: Table = OrderLine.__table__  # type: ignore[assignment]
+INTERACTION: Table = Interaction.__table__  # type: ignore[assignment]
+DEAL: Table = Deal.__table__  # type: ignore[assignment]
+STAGE: Table = Stage.__table__  # type: ignore[assignment]
+BOARD_DEALS = 20
+# The pipeline reports as SQL aggregates (PostgreSQL only): what the database alone costs.
+FORECAST_SQL = text(
+    "SELECT d.currency, d.status, to_char(CASE WHEN d.status = 'won' THEN d.closed_at "
+    "ELSE d.expected_close_date END, 'YYYY-MM') AS month, sum(d.amount) AS amount, "
+    "sum(d.amount * s.probability) / 100 AS weighted FROM deal d JOIN stage s "
+    "ON s.workspace_id = d.workspace_id AND s.id = d.stage_id "
+    "WHERE d.workspace_id = :w AND d.pipeline_id = :p AND d.status IN ('open', 'won') "
+    "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+).bindparams(bindparam("w", type_=Uuid()), bindparam("p", type_=Uuid()))
+FUNNEL_SQL = text(
+    "SELECT c.to_stage_id AS stage, count(DISTINCT c.deal_id) AS reached, "
+    "percentile_disc(0.5) WITHIN GROUP (ORDER BY c.seconds_in_previous_stage) AS median "
+    "FROM deal_stage_change c WHERE c.workspace_id = :w AND c.pipeline_id = :p "
+    "GROUP BY c.to_stage_id"
+).bindparams(bindparam("w", type_=Uuid()), bindparam("p", type_=Uuid()))
 PAGE_SIZE = 50
 
 # Typed columns so that both databases answer the same JSON (SQLite keeps UUIDs and timestamps as
@@ -144,6 +169,135 @@ def create_bare_app(settings: Settings | None = None) -> FastAPI:
         async with database.writer() as session, session.begin():
             await session.execute(insert(CUSTOMER), rows)
         return {"inserted": len(rows)}
+
+    @app.post("/w/{workspace_id}/orders/batch")
+    async def insert_orders(workspace_id: UUID, request: Request) -> dict[str, int]:
+        """Each order event as an order row and its line rows, as given: no customers,
+        dedup, metrics or domain events."""
+        items = orjson.loads(await request.body())["items"]
+        return {"inserted": await _insert_orders(workspace_id, items)}
+
+    @app.post("/w/{workspace_id}/orders", status_code=201)
+    async def insert_order(workspace_id: UUID, request: Request) -> dict[str, int]:
+        event = orjson.loads(await request.body())
+        return {"inserted": await _insert_orders(workspace_id, [event])}
+
+    async def _insert_orders(workspace_id: UUID, events: list[dict[str, Any]]) -> int:
+        now = utcnow()
+        orders: list[dict[str, Any]] = []
+        lines: list[dict[str, Any]] = []
+        for event in events:
+            order, order_id = event["order"], uuid7()
+            orders.append(
+                {
+                    "workspace_id": workspace_id,
+                    "id": order_id,
+                    "order_id": order["order_id"],
+                    "customer_id": None,
+                    "currency": order["currency"],
+                    "channel": order["channel"],
+                    "store_id": None,
+                    "lines": order["lines"],
+                    "discount": 0,
+                    "tax": 0,
+                    "total": sum(ln["quantity"] * ln["unit_price"] for ln in order["lines"]),
+                    "refunded_total": 0,
+                    "status": "completed",
+                    "occurred_at": datetime.fromisoformat(event["occurred_at"]),
+                    "cancelled_at": None,
+                    "created_at": now,
+                    "updated_at": now,
+                    "version": 1,
+                }
+            )
+            lines += [
+                {
+                    "workspace_id": workspace_id,
+                    "order_id": order_id,
+                    "line_no": number,
+                    "sku": line["sku"],
+                    "name": line.get("name"),
+                    "category": line.get("category"),
+                    "quantity": line["quantity"],
+                    "unit_price": line["unit_price"],
+                    "refunded_quantity": 0,
+                }
+                for number, line in enumerate(order["lines"], start=1)
+            ]
+        async with database.writer() as session, session.begin():
+            await session.execute(insert(ORDER), orders)
+            await session.execute(insert(ORDER_LINE), lines)
+        return len(orders)
+
+    @app.get("/w/{workspace_id}/customers/{customer_id}/interactions")
+    async def customer_interactions(
+        workspace_id: UUID, customer_id: UUID, limit: int = 50
+    ) -> dict[str, Any]:
+        stmt = (
+            select(INTERACTION)
+            .where(
+                INTERACTION.c.workspace_id == workspace_id,
+                INTERACTION.c.customer_id == customer_id,
+            )
+            .order_by(INTERACTION.c.occurred_at.desc(), INTERACTION.c.id.desc())
+            .limit(limit + 1)
+        )
+        async with database.reader() as session:
+            rows = [dict(row) for row in (await session.execute(stmt)).mappings()]
+        return {"data": rows[:limit]}
+
+    @app.get("/w/{workspace_id}/pipelines/{pipeline_id}/board")
+    async def board(workspace_id: UUID, pipeline_id: UUID) -> dict[str, Any]:
+        async with database.reader() as session:
+            stages = (
+                await session.execute(
+                    select(STAGE.c.id, STAGE.c.name)
+                    .where(STAGE.c.workspace_id == workspace_id, STAGE.c.pipeline_id == pipeline_id)
+                    .order_by(STAGE.c.position)
+                )
+            ).all()
+            totals = {
+                row.stage_id: (row.count, row.total)
+                for row in await session.execute(
+                    select(
+                        DEAL.c.stage_id,
+                        func.count().label("count"),
+                        func.sum(DEAL.c.amount).label("total"),
+                    )
+                    .where(DEAL.c.workspace_id == workspace_id, DEAL.c.pipeline_id == pipeline_id)
+                    .group_by(DEAL.c.stage_id)
+                )
+            }
+            columns = []
+            for stage in stages:
+                deals = await session.execute(
+                    select(DEAL)
+                    .where(DEAL.c.workspace_id == workspace_id, DEAL.c.stage_id == stage.id)
+                    .order_by(DEAL.c.created_at, DEAL.c.id)
+                    .limit(BOARD_DEALS + 1)
+                )
+                count, total = totals.get(stage.id, (0, 0))
+                columns.append(
+                    {
+                        "stage": stage.name,
+                        "count": count,
+                        "total": total,
+                        "deals": [dict(row) for row in deals.mappings()][:BOARD_DEALS],
+                    }
+                )
+        return {"stages": columns}
+
+    @app.get("/w/{workspace_id}/pipelines/{pipeline_id}/forecast")
+    async def forecast(workspace_id: UUID, pipeline_id: UUID) -> dict[str, Any]:
+        async with database.reader() as session:
+            rows = await session.execute(FORECAST_SQL, {"w": workspace_id, "p": pipeline_id})
+            return {"groups": [dict(row) for row in rows.mappings()]}
+
+    @app.get("/w/{workspace_id}/pipelines/{pipeline_id}/funnel")
+    async def funnel(workspace_id: UUID, pipeline_id: UUID) -> dict[str, Any]:
+        async with database.reader() as session:
+            rows = await session.execute(FUNNEL_SQL, {"w": workspace_id, "p": pipeline_id})
+            return {"stages": [dict(row) for row in rows.mappings()]}
 
     return app
 

@@ -24,12 +24,16 @@ from app.domain.access.schemas import ApiKeyCreate, UserCreate
 from app.domain.access.scopes import Scope
 from app.domain.access.service import ApiKeyService, UserService, WorkspaceService
 from app.seed import seed_companies
+from bench.crm import DealLoad, load_deals, load_timeline
 from bench.data import LoadReport, asyncpg_dsn, compare_with_service, list_cursors, load_customers
 
 POSTGRES_URL_VARIABLES = ("KOKYAKU_BENCH_POSTGRES_URL", "KOKYAKU_TEST_POSTGRES_URL")
 SEEDED_USERS = 1000
 # Companies for a tenth of the customers to belong to: one per thousand customers, within bounds.
 MIN_COMPANIES, MAX_COMPANIES = 10, 200
+# What scenarios may ask `prepare` to load besides the customers (Scenario.needs).
+NEEDS_TIMELINE = "timeline"  # 10,000 interactions of one customer
+NEEDS_DEALS = "deals"  # 100,000 deals with their stage history in the default pipeline
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +50,9 @@ class Fixture:
     load: LoadReport  # their ids (a sample), samples to verify, and how fast they loaded
     list_cursors: tuple[str | None, ...]  # customers.list starts (bench.data.LIST_DEPTHS)
     service_checked: int  # customers stored alike by the service and by the loader
+    timeline_customer_id: UUID | None = None  # NEEDS_TIMELINE: the customer with a long story
+    timeline_entries: int = 0
+    deals: DealLoad | None = None  # NEEDS_DEALS
 
     @property
     def customer_ids(self) -> tuple[UUID, ...]:
@@ -93,17 +100,26 @@ async def _execute_on_server(server_url: str, statement: str) -> None:
 
 
 def prepare(
-    kind: str, url: str, *, customers: int, progress: Callable[[str], None] | None = None
+    kind: str,
+    url: str,
+    *,
+    customers: int,
+    progress: Callable[[str], None] | None = None,
+    needs: frozenset[str] = frozenset(),
 ) -> Fixture:
     """Migrates the database at `url`, seeds it through the app's services and loads
-    `customers` customers."""
+    `customers` customers, and what `needs` asks for (NEEDS_TIMELINE, NEEDS_DEALS)."""
     # Alembic's env.py runs its own event loop, so this has to happen outside of ours.
     migrations.upgrade(url)
-    return asyncio.run(_seed(kind, url, customers, progress))
+    return asyncio.run(_seed(kind, url, customers, progress, needs))
 
 
 async def _seed(
-    kind: str, url: str, customers: int, progress: Callable[[str], None] | None
+    kind: str,
+    url: str,
+    customers: int,
+    progress: Callable[[str], None] | None,
+    needs: frozenset[str],
 ) -> Fixture:
     database = create_database(Settings(database_url=url), pooled=False)
     try:
@@ -132,6 +148,20 @@ async def _seed(
             progress=progress,
         )
         cursors = await list_cursors(database, workspace.id)
+        timeline_customer = load.customer_ids[0] if NEEDS_TIMELINE in needs else None
+        entries = 0
+        if timeline_customer is not None:
+            entries = await load_timeline(database, workspace.id, timeline_customer)
+        deals = None
+        if NEEDS_DEALS in needs:
+            deals = await load_deals(
+                database,
+                url,
+                workspace_id=workspace.id,
+                customer_ids=load.customer_ids,
+                owner_ids=user_ids,
+                progress=progress,
+            )
     finally:
         await database.dispose()
     return Fixture(
@@ -145,4 +175,7 @@ async def _seed(
         load=load,
         list_cursors=cursors,
         service_checked=service_checked,
+        timeline_customer_id=timeline_customer,
+        timeline_entries=entries,
+        deals=deals,
     )

@@ -1,5 +1,8 @@
 """A lean HTTP/1.1 keep-alive load generator: N connections, one request in flight on each.
 
+Closed loop by default; with a `rate`, requests start at most that often (all connections
+together), each on the next free connection, so a latency target can be checked at a given load.
+
 httpx spends more CPU per request than the server under test does, so on a 2-core machine it would
 measure itself. This client is a bare `asyncio.Protocol` that writes pre-formatted requests and
 reads only the status line and Content-Length, and it refuses any host but loopback.
@@ -78,6 +81,8 @@ class _Tally:
     next_request: NextRequest
     expected_status: int
     max_requests: int
+    interval: float = 0.0  # seconds between request starts when paced, else 0
+    next_slot: float = 0.0
     measuring: bool = False
     stopping: bool = False
     successes: int = 0
@@ -125,6 +130,18 @@ class _Connection(asyncio.Protocol):
         self._send_next()
 
     def _send_next(self) -> None:
+        tally = self.tally
+        if tally.interval and not tally.stopping:
+            # Paced: the next start time of the whole run; none are made up for when late.
+            now = time.perf_counter()
+            slot = max(now, tally.next_slot)
+            tally.next_slot = slot + tally.interval
+            if slot > now:
+                asyncio.get_running_loop().call_later(slot - now, self._write)
+                return
+        self._write()
+
+    def _write(self) -> None:
         assert self.transport is not None
         if self.tally.stopping:
             self.transport.close()
@@ -220,9 +237,11 @@ async def generate_load(
     warmup_seconds: float,
     seconds: float,
     max_requests: int,
+    rate: float | None = None,
 ) -> LoadResult:
-    """Loads 127.0.0.1:`port` for a warm-up, then measures for `seconds` or `max_requests`."""
-    tally = _Tally(next_request, expected_status, max_requests)
+    """Loads 127.0.0.1:`port` for a warm-up, then measures for `seconds` or `max_requests`;
+    at most `rate` requests/s if given."""
+    tally = _Tally(next_request, expected_status, max_requests, interval=1 / rate if rate else 0.0)
     opened: list[_Connection] = []
     try:
         await _connect(port, tally, connections, opened)

@@ -128,6 +128,8 @@ class Comparison:
             found.append((f"ratio >= {scenario.min_ratio:.2f}", self.ratio >= scenario.min_ratio))
         if (max_p50 := scenario.max_p50_ms.get(database)) is not None:
             found.append((f"p50 < {max_p50:g} ms", self.ours.p50_ms < max_p50))
+        if (max_p99 := scenario.max_p99_ms.get(database)) is not None:
+            found.append((f"p99 < {max_p99:g} ms", self.ours.p99_ms < max_p99))
         if (min_items := scenario.min_items_per_second.get(database)) is not None:
             found.append((f">= {min_items:,.0f} items/s", self.items_per_second >= min_items))
         return found
@@ -283,11 +285,15 @@ def _bench_database(
     loads: list[Fixture],
 ) -> list[Comparison]:
     comparisons: list[Comparison] = []
+    scenarios = [s for s in scenarios if s.databases is None or database in s.databases]
+    if not scenarios:
+        return comparisons
+    needs = frozenset().union(*(scenario.needs for scenario in scenarios))
     with fresh_database(database, workdir, keep=args.keep_database) as url:
         _progress(f"{database}: migrating and seeding a fresh database")
         if args.keep_database and database == "postgresql":
             _progress(f"{database}: kept after the run: {make_url(url).database}")
-        fixture = prepare(database, url, customers=args.customers, progress=_progress)
+        fixture = prepare(database, url, customers=args.customers, progress=_progress, needs=needs)
         loads.append(fixture)
         _progress(_load_summary(fixture))
         for workers in args.workers:
@@ -379,6 +385,7 @@ def _measure(
             warmup_seconds=args.warmup,
             seconds=args.seconds,
             max_requests=args.max_requests,
+            rate=scenario.rate,
         )
         return cpu_before, server.cpu_seconds(), result
 
@@ -519,6 +526,17 @@ def _load_summary(fixture: Fixture) -> str:
         f"generating took {load.generate_cpu_seconds:.1f} CPU-s, "
         f"{load.customers / max(load.generate_cpu_seconds, 1e-9):,.0f} customers per CPU-s); "
         f"{fixture.service_checked} customers stored alike by the service and the loader"
+        + (
+            f"; {fixture.timeline_entries:,} interactions of one customer"
+            if fixture.timeline_entries
+            else ""
+        )
+        + (
+            f"; {fixture.deals.deals:,} deals with {fixture.deals.changes:,} stage changes in "
+            f"{fixture.deals.seconds:.1f} s"
+            if fixture.deals
+            else ""
+        )
     )
 
 

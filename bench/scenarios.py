@@ -9,8 +9,10 @@ measure the database as it was loaded.
 
 import itertools
 import random
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,7 +20,7 @@ import orjson
 
 from app.seed import SHOP_SOURCE, people, shop_user_id
 from bench.data import LIST_SORT, LIST_STAGE
-from bench.database import Fixture
+from bench.database import NEEDS_DEALS, NEEDS_TIMELINE, Fixture
 
 RequestSource = Callable[[], "Request"]
 RequestBuilder = Callable[[Fixture, random.Random], RequestSource]
@@ -52,6 +54,13 @@ class Scenario:
     connections: int | None = None
     # Applied to the body of our app's first answer in each window (the probe).
     check_ours: ResponseCheck | None = None
+    # Requests/s to pace the load at (all connections together); None: closed loop.
+    rate: float | None = None
+    # Our p99 must stay under this, by database.
+    max_p99_ms: Mapping[str, float] = field(default_factory=dict)
+    # The databases it runs on (None: all), and what it needs loaded (bench.database.NEEDS_*).
+    databases: frozenset[str] | None = None
+    needs: frozenset[str] = frozenset()
 
 
 SCENARIOS: dict[str, Scenario] = {}
@@ -191,6 +200,74 @@ register(
     )
 )
 
+
+def timeline_first_page(fixture: Fixture, _rng: random.Random) -> RequestSource:
+    request = Request("GET", f"/v1/customers/{fixture.timeline_customer_id}/timeline?limit=50")
+    return lambda: request
+
+
+def bare_timeline_first_page(fixture: Fixture, _rng: random.Random) -> RequestSource:
+    path = f"{bare_prefix(fixture)}/customers/{fixture.timeline_customer_id}/interactions"
+    request = Request("GET", f"{path}?limit=50")
+    return lambda: request
+
+
+def page_of(size: int) -> ResponseCheck:
+    def check(body: bytes) -> str | None:
+        found = len(orjson.loads(body)["data"])
+        return None if found == size else f"{found} entries, expected {size}"
+
+    return check
+
+
+register(
+    Scenario(
+        name="timeline.first_page",
+        summary="GET /v1/customers/{id}/timeline?limit=50 of a customer with 10,000 interactions; "
+        "bare: the customer's newest 50 interactions",
+        ours=timeline_first_page,
+        bare=bare_timeline_first_page,
+        min_ratio=None,
+        max_p50_ms={"sqlite": 30.0, "postgresql": 30.0},
+        connections=2,
+        check_ours=page_of(50),
+        needs=frozenset({NEEDS_TIMELINE}),
+    )
+)
+
+
+def pipeline_report(report: str, ours: bool) -> RequestBuilder:
+    """GET …/pipelines/{id}/`report` of the loaded pipeline (100,000 deals)."""
+
+    def build(fixture: Fixture, _rng: random.Random) -> RequestSource:
+        assert fixture.deals is not None
+        prefix = "/v1" if ours else bare_prefix(fixture)
+        request = Request("GET", f"{prefix}/pipelines/{fixture.deals.pipeline_id}/{report}")
+        return lambda: request
+
+    return build
+
+
+for _report, _target, _what in (
+    ("board", 100.0, "each stage's count, totals and first 20 deals"),
+    ("forecast", 500.0, "open amounts x probability and won amounts by month"),
+    ("funnel", 500.0, "stages reached, conversion and time in stage over all deals"),
+):
+    register(
+        Scenario(
+            name=f"pipelines.{_report}",
+            summary=f"GET /v1/pipelines/{{id}}/{_report} over 100,000 deals and ~500,000 stage "
+            f"changes: {_what}; bare: the same in SQL aggregates",
+            ours=pipeline_report(_report, ours=True),
+            bare=pipeline_report(_report, ours=False),
+            min_ratio=None,
+            max_p50_ms={"postgresql": _target},
+            connections=2,
+            databases=frozenset({"postgresql"}),
+            needs=frozenset({NEEDS_DEALS}),
+        )
+    )
+
 BATCH_SIZE = 1000
 UPSERTS = BATCH_SIZE // 2
 # New customers get numbers past the loaded ones, a block per request, never twice in one run.
@@ -255,5 +332,130 @@ register(
         min_items_per_second={"sqlite": 2000.0, "postgresql": 5000.0},
         connections=2,
         check_ours=batch_upserted_and_created,
+    )
+)
+
+
+# Shop events: order.completed with 3 lines, for a known customer (u-N of the loaded ones) or a
+# new one (a shop id past them, from the same blocks as customers.batch), each id new in the run.
+_RUN = secrets.token_hex(4)
+_event_numbers = itertools.count(1)
+JST = timezone(timedelta(hours=9))
+PRODUCTS = (
+    ("TEA-01", "煎茶", "tea", 1200),
+    ("TEA-02", "玉露", "tea", 3200),
+    ("TEA-07", "ほうじ茶", "tea", 900),
+    ("CUP-03", "湯呑み", "tableware", 2400),
+    ("SWT-11", "羊羹", "sweets", 1600),
+)
+
+
+def order_event(rng: random.Random, customer_number: int, occurred_at: str) -> dict[str, Any]:
+    number = next(_event_numbers)
+    lines = [
+        {
+            "sku": sku,
+            "name": name,
+            "category": category,
+            "quantity": rng.randint(1, 3),
+            "unit_price": price,
+        }
+        for sku, name, category, price in rng.sample(PRODUCTS, 3)
+    ]
+    return {
+        "event_id": f"bench-{_RUN}-{number}",
+        "type": "order.completed",
+        "occurred_at": occurred_at,
+        "customer": {"external_id": shop_user_id(customer_number), "source": SHOP_SOURCE},
+        "order": {
+            "order_id": f"o-{_RUN}-{number}",
+            "currency": "JPY",
+            "channel": "online",
+            "lines": lines,
+        },
+    }
+
+
+def _an_hour_ago() -> str:
+    return (datetime.now(JST) - timedelta(hours=1)).isoformat(timespec="seconds")
+
+
+def event_batch(prefix: Prefix) -> RequestBuilder:
+    """POST …/events/batch (bare: …/orders/batch) of BATCH_SIZE order events: half for known
+    customers (disjoint slices of a shuffled order, so no two batches in flight share one),
+    half for new ones."""
+
+    def build(fixture: Fixture, rng: random.Random) -> RequestSource:
+        path = f"{prefix(fixture)}/{'events' if prefix is ours_prefix else 'orders'}/batch"
+        order = list(range(1, fixture.customers + 1))
+        rng.shuffle(order)
+        slices = itertools.cycle(range(0, len(order) - UPSERTS + 1, UPSERTS))
+        occurred_at = _an_hour_ago()
+
+        def next_request() -> Request:
+            start = next(slices)
+            known = order[start : start + UPSERTS]
+            first_new = fixture.customers + next(_new_blocks) * BATCH_SIZE + 1
+            numbers = known + list(range(first_new, first_new + BATCH_SIZE - len(known)))
+            rng.shuffle(numbers)
+            items = [order_event(rng, number, occurred_at) for number in numbers]
+            return Request("POST", path, orjson.dumps({"items": items}))
+
+        return next_request
+
+    return build
+
+
+def all_accepted(body: bytes) -> str | None:
+    statuses = [result["status"] for result in orjson.loads(body)["results"]]
+    counts = {status: statuses.count(status) for status in set(statuses)}
+    return None if counts == {"accepted": BATCH_SIZE} else f"batch results {counts}"
+
+
+register(
+    Scenario(
+        name="events.batch",
+        summary=f"POST /v1/events/batch of {BATCH_SIZE} order.completed events with 3 lines: "
+        "half for known customers (u-N), half for new ones; bare: INSERT of order and line rows",
+        ours=event_batch(ours_prefix),
+        bare=event_batch(bare_prefix),
+        min_ratio=None,
+        items_per_request=BATCH_SIZE,
+        min_items_per_second={"sqlite": 1500.0, "postgresql": 3000.0},
+        connections=2,
+        check_ours=all_accepted,
+    )
+)
+
+
+def single_event(prefix: Prefix) -> RequestBuilder:
+    """POST …/events (bare: …/orders) of one order event, for a known or a new customer."""
+
+    def build(fixture: Fixture, rng: random.Random) -> RequestSource:
+        path = f"{prefix(fixture)}/{'events' if prefix is ours_prefix else 'orders'}"
+        occurred_at = _an_hour_ago()
+        new_numbers = itertools.count(fixture.customers + 10_000_000)
+
+        def next_request() -> Request:
+            known = rng.random() < 0.5
+            number = rng.randint(1, fixture.customers) if known else next(new_numbers)
+            return Request("POST", path, orjson.dumps(order_event(rng, number, occurred_at)))
+
+        return next_request
+
+    return build
+
+
+register(
+    Scenario(
+        name="events.single",
+        summary="POST /v1/events of one order.completed event (3 lines), paced at 200 requests/s",
+        ours=single_event(ours_prefix),
+        bare=single_event(bare_prefix),
+        expected_status=201,
+        min_ratio=None,
+        max_p99_ms={"sqlite": 50.0, "postgresql": 50.0},
+        connections=8,
+        rate=200.0,
     )
 )
