@@ -86,6 +86,7 @@ def cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:
             allow_private=settings.webhook_allow_private,
             timeout=settings.webhook_timeout_seconds,
             listen_engine=database.write_engine if not settings.is_sqlite else None,
+            readers=database.reader,
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

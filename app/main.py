@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_private=settings.webhook_allow_private,
         timeout=settings.webhook_timeout_seconds,
         listen_engine=database.write_engine if not settings.is_sqlite else None,
+        readers=database.reader,
     )
     idempotency = IdempotencyStore(
         database.writer, timedelta(seconds=settings.idempotency_ttl_seconds)

@@ -126,8 +126,11 @@ class Dispatcher:
         per_endpoint: int = 4,
         poll_seconds: float = 1.0,
         listen_engine: AsyncEngine | None = None,
+        readers: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self.sessions = sessions
+        # Looking for due work with a reader spares SQLite's single write lock when idle.
+        self.readers = readers
         self.listen_engine = listen_engine
         self.allow_private = allow_private
         self.schedule = tuple(schedule)
@@ -207,8 +210,10 @@ class Dispatcher:
             cursor = await self._cursor(session, postgres)
             if cursor is None:
                 return 0  # another process is fanning out
-            stmt = (
-                select(DomainEvent)
+            # The window of events to handle now, by key only: most events concern workspaces
+            # without endpoints, whose payloads need not be read at all.
+            window = (
+                select(DomainEvent.transaction_id, DomainEvent.position, DomainEvent.created_at)
                 .where(
                     tuple_(DomainEvent.transaction_id, DomainEvent.position)
                     > tuple_(cursor.transaction_id, cursor.position)
@@ -218,31 +223,42 @@ class Dispatcher:
             )
             if postgres:
                 horizon = func.txid_snapshot_xmin(func.txid_current_snapshot())
-                stmt = stmt.where(DomainEvent.transaction_id < horizon)
-            events = list((await session.execute(stmt)).scalars())
-            if not events:
+                window = window.where(DomainEvent.transaction_id < horizon)
+            keys = (await session.execute(window)).all()
+            if not keys:
                 return 0
-            workspaces = {event.workspace_id for event in events}
+            last_transaction, last_position, last_created = keys[-1]
             endpoints: dict[UUID, list[WebhookEndpoint]] = {}
             found = await session.execute(
-                select(WebhookEndpoint).where(
-                    WebhookEndpoint.workspace_id.in_(workspaces), WebhookEndpoint.enabled.is_(True)
-                )
+                select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True))
             )
             for endpoint in found.scalars():
                 endpoints.setdefault(endpoint.workspace_id, []).append(endpoint)
-            now = utcnow()
             rows = []
-            for event in events:
-                for endpoint in endpoints.get(event.workspace_id, []):
-                    if event.created_at >= endpoint.created_at and subscribed(endpoint, event):
-                        rows.append(self._delivery_row(endpoint, event, cursor, now))
+            now = utcnow()
+            if endpoints:
+                first_transaction, first_position, _ = keys[0]
+                events = await session.execute(
+                    select(DomainEvent)
+                    .where(
+                        DomainEvent.workspace_id.in_(endpoints),
+                        tuple_(DomainEvent.transaction_id, DomainEvent.position)
+                        >= tuple_(first_transaction, first_position),
+                        tuple_(DomainEvent.transaction_id, DomainEvent.position)
+                        <= tuple_(last_transaction, last_position),
+                    )
+                    .order_by(DomainEvent.transaction_id, DomainEvent.position)
+                )
+                for event in events.scalars():
+                    for endpoint in endpoints[event.workspace_id]:
+                        if event.created_at >= endpoint.created_at and subscribed(endpoint, event):
+                            rows.append(self._delivery_row(endpoint, event, cursor, now))
             if rows:
                 await session.execute(insert(WebhookDelivery), rows)
-            cursor.transaction_id = events[-1].transaction_id
-            cursor.position = events[-1].position
-            OUTBOX_LAG.set((now - events[-1].created_at).total_seconds())
-            return len(events)
+            cursor.transaction_id = last_transaction
+            cursor.position = last_position
+            OUTBOX_LAG.set((now - last_created).total_seconds())
+            return len(keys)
 
     async def _cursor(self, session: AsyncSession, postgres: bool) -> DispatcherCursor | None:
         """The shared cursor, locked; None when another process holds it."""
@@ -299,6 +315,8 @@ class Dispatcher:
     # Delivery
 
     async def deliver_due(self, limit: int = 100) -> int:
+        if self.readers is not None and not await self._anything_due():
+            return 0
         jobs = await self._claim(limit)
         if not jobs:
             return 0
@@ -311,6 +329,19 @@ class Dispatcher:
         outcomes = await asyncio.gather(*(attempt(job) for job in jobs))
         await self._record(outcomes)
         return len(jobs)
+
+    async def _anything_due(self) -> bool:
+        assert self.readers is not None
+        async with self.readers() as session:
+            due = await session.execute(
+                select(WebhookDelivery.id)
+                .where(
+                    WebhookDelivery.status.in_(_QUEUED),
+                    WebhookDelivery.next_attempt_at <= utcnow(),
+                )
+                .limit(1)
+            )
+            return due.first() is not None
 
     async def _claim(self, limit: int) -> list[_Job]:
         now = utcnow()
