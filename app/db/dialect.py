@@ -41,3 +41,10 @@ def insert_new(table: Any, dialect: str) -> Any:
     if dialect == POSTGRESQL:
         return postgresql_insert(table).on_conflict_do_nothing()
     return sqlite_insert(table).on_conflict_do_nothing()
+
+
+def month_of(moment: Any, dialect: str) -> ColumnElement[str]:
+    """'YYYY-MM' of a date or UTC timestamp column."""
+    if dialect == POSTGRESQL:
+        return func.to_char(moment, "YYYY-MM")
+    return func.strftime("%Y-%m", moment)

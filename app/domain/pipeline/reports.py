@@ -5,9 +5,7 @@ amount × probability ÷ 100 summed per group (rounded down once per group), per
 nearest-rank.
 """
 
-import math
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
@@ -17,9 +15,10 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.context import Context
+from app.db.dialect import month_of
 from app.db.pagination import PageRequest
 from app.domain.pipeline import schemas
-from app.domain.pipeline.entities import Stage
+from app.domain.pipeline.entities import Deal, Stage
 from app.domain.pipeline.repository import DealRepository, PipelineRepository, StageRepository
 from app.domain.pipeline.service import DealQuery, DealService
 
@@ -43,20 +42,13 @@ class BoardColumn:
     next_cursor: str | None
 
 
-def percentile(values: Sequence[int], share: float) -> int | None:
-    """Nearest-rank percentile: the smallest value with at least `share` of values at or below."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(math.ceil(share * len(ordered)), 1) - 1]
-
-
 def _start_of(day: date | None) -> datetime | None:
     return datetime.combine(day, time(), UTC) if day is not None else None
 
 
 class PipelineReports:
     def __init__(self, session: AsyncSession, context: Context) -> None:
+        self.dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
         self.pipelines = PipelineRepository(session, context.workspace_id)
         self.stages = StageRepository(session, context.workspace_id)
         self.deals = DealRepository(session, context.workspace_id)
@@ -103,35 +95,32 @@ class PipelineReports:
         grouping: ForecastGrouping,
     ) -> list[dict[str, Any]]:
         """Per currency: open amounts weighted by stage probability (by expected close date)
-        and won amounts (by close date), grouped by month, owner or stage."""
-        probability = {stage.id: stage.probability for stage in await self._stages(pipeline_id)}
-        start_at, end_at = _start_of(start), _start_of(end)
+        and won amounts (by close date), grouped by month, owner or stage — summed by the
+        database."""
+        await self._stages(pipeline_id)
+        dialect = self.dialect
+        open_key = {
+            ForecastGrouping.MONTH: month_of(Deal.expected_close_date, dialect),
+            ForecastGrouping.OWNER: Deal.owner_id,
+            ForecastGrouping.STAGE: Deal.stage_id,
+        }[grouping]
+        won_key = {
+            ForecastGrouping.MONTH: month_of(Deal.closed_at, dialect),
+            ForecastGrouping.OWNER: Deal.owner_id,
+            ForecastGrouping.STAGE: Deal.stage_id,
+        }[grouping]
         # currency -> key -> [open, amount × probability, won]
         sums: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0]))
-        rows = await self.deals.forecast_rows(pipeline_id)
-        for stage_id, currency, amount, status, expected, owner_id, closed_at in rows:
-            if status == schemas.StageKind.OPEN:
-                if expected is not None and (
-                    (start is not None and expected < start)
-                    or (end is not None and expected >= end)
-                ):
-                    continue
-                key = _key(
-                    grouping,
-                    expected.strftime("%Y-%m") if expected else UNSCHEDULED,
-                    owner_id,
-                    stage_id,
-                )
-                entry = sums[currency][key]
-                entry[0] += amount
-                entry[1] += amount * probability.get(stage_id, 0)
-            elif status == schemas.StageKind.WON and closed_at is not None:
-                if (start_at is not None and closed_at < start_at) or (
-                    end_at is not None and closed_at >= end_at
-                ):
-                    continue
-                key = _key(grouping, closed_at.strftime("%Y-%m"), owner_id, stage_id)
-                sums[currency][key][2] += amount
+        for currency, key, amount, weighted in await self.deals.open_sums(
+            pipeline_id, open_key, start, end
+        ):
+            entry = sums[currency][_label(grouping, key)]
+            entry[0] += int(amount or 0)
+            entry[1] += int(weighted or 0)
+        for currency, key, amount in await self.deals.won_sums(
+            pipeline_id, won_key, _start_of(start), _start_of(end)
+        ):
+            sums[currency][_label(grouping, key)][2] += int(amount or 0)
         forecasts = []
         for currency in sorted(sums):
             groups: list[dict[str, Any]] = [
@@ -155,30 +144,22 @@ class PipelineReports:
     ) -> dict[str, Any]:
         """For the deals created in the period: how many reached each stage (passing a stage by
         skipping it counts, moving back does not undo it), conversion to the next stage, time
-        spent in each stage, and the win rate of those that closed."""
+        spent in each stage, and the win rate of those that closed — aggregated by the
+        database."""
         stages = await self._stages(pipeline_id)
-        position = {stage.id: stage.position for stage in stages}
-        kind = {stage.id: stage.kind for stage in stages}
-        moves = await self.deals.cohort_history(pipeline_id, _start_of(start), _start_of(end))
-        furthest: dict[UUID, int] = {}
-        current: dict[UUID, UUID] = {}
-        durations: dict[UUID, list[int]] = defaultdict(list)
-        for deal_id, from_stage, to_stage, seconds in moves:
-            if kind.get(to_stage) != schemas.StageKind.LOST and to_stage in position:
-                furthest[deal_id] = max(furthest.get(deal_id, 0), position[to_stage])
-            else:
-                furthest.setdefault(deal_id, 0)
-            current[deal_id] = to_stage
-            if from_stage is not None and seconds is not None:
-                durations[from_stage].append(seconds)
+        since, until = _start_of(start), _start_of(end)
+        furthest = await self.deals.furthest_positions(pipeline_id, since, until)
+        durations = await self.deals.stage_durations(pipeline_id, since, until, self.dialect)
+        statuses = await self.deals.statuses(pipeline_id, since, until)
         funnel_stages = [stage for stage in stages if stage.kind != schemas.StageKind.LOST]
         reached = [
-            sum(1 for value in furthest.values() if value >= stage.position)
+            sum(count for position, count in furthest if position >= stage.position)
             for stage in funnel_stages
         ]
         rows: list[dict[str, Any]] = []
         for index, stage in enumerate(funnel_stages):
             following = reached[index + 1] if index + 1 < len(reached) else None
+            median, p90 = durations.get(stage.id, (None, None))
             rows.append(
                 {
                     "stage": schemas.Stage.model_validate(stage),
@@ -188,14 +169,13 @@ class PipelineReports:
                         if following is not None and reached[index]
                         else None
                     ),
-                    "median_seconds_in_stage": percentile(durations[stage.id], 0.5),
-                    "p90_seconds_in_stage": percentile(durations[stage.id], 0.9),
+                    "median_seconds_in_stage": median,
+                    "p90_seconds_in_stage": p90,
                 }
             )
-        won = sum(1 for stage_id in current.values() if kind.get(stage_id) == "won")
-        lost = sum(1 for stage_id in current.values() if kind.get(stage_id) == "lost")
+        won, lost = statuses.get("won", 0), statuses.get("lost", 0)
         return {
-            "deals": len(current),
+            "deals": sum(statuses.values()),
             "stages": rows,
             "won": won,
             "lost": lost,
@@ -203,9 +183,7 @@ class PipelineReports:
         }
 
 
-def _key(grouping: ForecastGrouping, month: str, owner_id: UUID | None, stage_id: UUID) -> str:
-    if grouping is ForecastGrouping.MONTH:
-        return month
-    if grouping is ForecastGrouping.OWNER:
-        return str(owner_id) if owner_id else UNASSIGNED
-    return str(stage_id)
+def _label(grouping: ForecastGrouping, key: Any) -> str:
+    if key is None:
+        return UNSCHEDULED if grouping is ForecastGrouping.MONTH else UNASSIGNED
+    return str(key)

@@ -1,15 +1,25 @@
 """Queries for pipelines, stages, deals, deal contacts and stage history."""
 
+import math
 from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Select, case, delete, func, insert, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute
 
+from app.db.dialect import POSTGRESQL
 from app.db.repository import WorkspaceRepository
 from app.domain.pipeline.entities import Deal, DealContact, DealStageChange, Pipeline, Stage
+
+
+def nearest_rank(values: Sequence[int], share: float) -> int | None:
+    """The smallest value with at least `share` of the values at or below it."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(math.ceil(share * len(ordered)), 1) - 1]
 
 
 class PipelineRepository(WorkspaceRepository[Pipeline]):
@@ -116,23 +126,131 @@ class DealRepository(WorkspaceRepository[Deal]):
         )
         return [tuple(row) for row in (await self.session.execute(stmt)).all()]  # type: ignore[misc]
 
-    async def forecast_rows(
-        self, pipeline_id: UUID
-    ) -> list[tuple[UUID, str, int, str, date | None, UUID | None, datetime | None]]:
-        """(stage, currency, amount, status, expected close, owner, closed at) of each deal."""
-        stmt = select(
-            Deal.stage_id,
-            Deal.currency,
-            Deal.amount,
-            Deal.status,
-            Deal.expected_close_date,
-            Deal.owner_id,
-            Deal.closed_at,
-        ).where(Deal.workspace_id == self.workspace_id, Deal.pipeline_id == pipeline_id)
-        rows = []
-        for row in (await self.session.execute(stmt)).all():
-            rows.append(tuple(row))
-        return rows  # type: ignore[return-value]
+    async def open_sums(
+        self, pipeline_id: UUID, group: Any, start: date | None, end: date | None
+    ) -> list[tuple[str, Any, int, int]]:
+        """(currency, group key, amount, amount × probability) of open deals by expected close
+        date within [start, end) (deals without one are kept)."""
+        conditions = [
+            Deal.workspace_id == self.workspace_id,
+            Deal.pipeline_id == pipeline_id,
+            Deal.status == "open",
+        ]
+        if start is not None:
+            conditions.append(
+                or_(Deal.expected_close_date.is_(None), Deal.expected_close_date >= start)
+            )
+        if end is not None:
+            conditions.append(
+                or_(Deal.expected_close_date.is_(None), Deal.expected_close_date < end)
+            )
+        stmt = (
+            select(
+                Deal.currency,
+                group,
+                func.sum(Deal.amount),
+                func.sum(Deal.amount * Stage.probability),
+            )
+            .join(Stage, (Stage.workspace_id == Deal.workspace_id) & (Stage.id == Deal.stage_id))
+            .where(*conditions)
+            .group_by(Deal.currency, group)
+        )
+        return [tuple(row) for row in (await self.session.execute(stmt)).all()]
+
+    async def won_sums(
+        self, pipeline_id: UUID, group: Any, start: datetime | None, end: datetime | None
+    ) -> list[tuple[str, Any, int]]:
+        """(currency, group key, amount) of deals won within [start, end)."""
+        conditions = [
+            Deal.workspace_id == self.workspace_id,
+            Deal.pipeline_id == pipeline_id,
+            Deal.status == "won",
+        ]
+        if start is not None:
+            conditions.append(Deal.closed_at >= start)
+        if end is not None:
+            conditions.append(Deal.closed_at < end)
+        stmt = (
+            select(Deal.currency, group, func.sum(Deal.amount))
+            .where(*conditions)
+            .group_by(Deal.currency, group)
+        )
+        return [tuple(row) for row in (await self.session.execute(stmt)).all()]
+
+    def _cohort(
+        self, pipeline_id: UUID, start: datetime | None, end: datetime | None
+    ) -> Select[UUID]:
+        deals = select(Deal.id).where(
+            Deal.workspace_id == self.workspace_id, Deal.pipeline_id == pipeline_id
+        )
+        if start is not None:
+            deals = deals.where(Deal.created_at >= start)
+        if end is not None:
+            deals = deals.where(Deal.created_at < end)
+        return deals
+
+    async def furthest_positions(
+        self, pipeline_id: UUID, start: datetime | None, end: datetime | None
+    ) -> list[tuple[int, int]]:
+        """(furthest stage position reached, deals) over the cohort; lost stages count 0."""
+        reached = case((Stage.kind == "lost", 0), else_=Stage.position)
+        per_deal = (
+            select(DealStageChange.deal_id, func.max(reached).label("furthest"))
+            .join(
+                Stage,
+                (Stage.workspace_id == DealStageChange.workspace_id)
+                & (Stage.id == DealStageChange.to_stage_id),
+            )
+            .where(
+                DealStageChange.workspace_id == self.workspace_id,
+                DealStageChange.deal_id.in_(self._cohort(pipeline_id, start, end)),
+            )
+            .group_by(DealStageChange.deal_id)
+            .subquery()
+        )
+        stmt = select(per_deal.c.furthest, func.count()).group_by(per_deal.c.furthest)
+        return [(int(f), int(n)) for f, n in (await self.session.execute(stmt)).all()]
+
+    async def statuses(
+        self, pipeline_id: UUID, start: datetime | None, end: datetime | None
+    ) -> dict[str, int]:
+        cohort = self._cohort(pipeline_id, start, end).subquery()
+        stmt = (
+            select(Deal.status, func.count())
+            .where(Deal.workspace_id == self.workspace_id, Deal.id.in_(select(cohort.c.id)))
+            .group_by(Deal.status)
+        )
+        return {status: int(count) for status, count in (await self.session.execute(stmt)).all()}
+
+    async def stage_durations(
+        self, pipeline_id: UUID, start: datetime | None, end: datetime | None, dialect: str
+    ) -> dict[UUID, tuple[int | None, int | None]]:
+        """(median, p90) nearest-rank seconds spent in each stage before leaving it."""
+        seconds = DealStageChange.seconds_in_previous_stage
+        conditions = [
+            DealStageChange.workspace_id == self.workspace_id,
+            DealStageChange.deal_id.in_(self._cohort(pipeline_id, start, end)),
+            DealStageChange.from_stage_id.is_not(None),
+            seconds.is_not(None),
+        ]
+        if dialect == POSTGRESQL:
+            stmt = (
+                select(
+                    DealStageChange.from_stage_id,
+                    func.percentile_disc(0.5).within_group(seconds),
+                    func.percentile_disc(0.9).within_group(seconds),
+                )
+                .where(*conditions)
+                .group_by(DealStageChange.from_stage_id)
+            )
+            rows = (await self.session.execute(stmt)).all()
+            return {stage: (median, p90) for stage, median, p90 in rows}
+        values: dict[UUID, list[int]] = {}
+        stmt_all = select(DealStageChange.from_stage_id, seconds).where(*conditions)
+        for stage, value in (await self.session.execute(stmt_all)).all():
+            if stage is not None and value is not None:
+                values.setdefault(stage, []).append(value)
+        return {stage: (nearest_rank(v, 0.5), nearest_rank(v, 0.9)) for stage, v in values.items()}
 
     async def history(self, deal_id: UUID) -> list[DealStageChange]:
         stmt = (
@@ -144,33 +262,6 @@ class DealRepository(WorkspaceRepository[Deal]):
             .order_by(DealStageChange.changed_at, DealStageChange.id)
         )
         return list((await self.session.execute(stmt)).scalars())
-
-    async def cohort_history(
-        self, pipeline_id: UUID, start: datetime | None, end: datetime | None
-    ) -> list[tuple[UUID, UUID | None, UUID, int | None]]:
-        """(deal, from, to, seconds in the previous stage) of every move of the deals created
-        in the period, in the order they happened."""
-        deals = select(Deal.id).where(
-            Deal.workspace_id == self.workspace_id, Deal.pipeline_id == pipeline_id
-        )
-        if start is not None:
-            deals = deals.where(Deal.created_at >= start)
-        if end is not None:
-            deals = deals.where(Deal.created_at < end)
-        stmt = (
-            select(
-                DealStageChange.deal_id,
-                DealStageChange.from_stage_id,
-                DealStageChange.to_stage_id,
-                DealStageChange.seconds_in_previous_stage,
-            )
-            .where(
-                DealStageChange.workspace_id == self.workspace_id,
-                DealStageChange.deal_id.in_(deals),
-            )
-            .order_by(DealStageChange.deal_id, DealStageChange.changed_at, DealStageChange.id)
-        )
-        return [tuple(row) for row in (await self.session.execute(stmt)).all()]  # type: ignore[misc]
 
     async def move_customer(self, from_id: UUID, to_id: UUID | None) -> None:
         await self.session.execute(
