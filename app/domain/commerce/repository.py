@@ -5,9 +5,10 @@ from datetime import datetime
 from typing import Any, ClassVar, cast
 from uuid import UUID
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import InstrumentedAttribute
 
+from app.db.bulk import insert_rows, update_rows
 from app.db.dialect import insert_new, json_without_key
 from app.db.repository import WorkspaceRepository
 from app.domain.commerce.entities import InboundEvent, Order, OrderLine
@@ -33,32 +34,24 @@ class OrderRepository(WorkspaceRepository[Order]):
         return {order.order_id: order for order in (await self.session.execute(stmt)).scalars()}
 
     async def add_lines(self, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
-            await self.session.execute(
-                insert(OrderLine), [{"workspace_id": self.workspace_id, **row} for row in rows]
-            )
+        await insert_rows(
+            self.session,
+            cast(Table, OrderLine.__table__),
+            [{"workspace_id": self.workspace_id, **row} for row in rows],
+        )
 
     async def set_refunded_quantities(self, rows: Sequence[dict[str, Any]]) -> None:
         """Sets `refunded_quantity` of (order id, line number) pairs, in one statement."""
-        if not rows:
-            return
-        table = cast(Table, OrderLine.__table__)
-        stmt = (
-            update(table)
-            .where(
-                table.c.workspace_id == self.workspace_id,
-                table.c.order_id == bindparam("b_order_id"),
-                table.c.line_no == bindparam("b_line_no"),
-            )
-            .values(refunded_quantity=bindparam("b_refunded"))
-        )
-        await self.session.execute(
-            stmt,
+        await update_rows(
+            self.session,
+            cast(Table, OrderLine.__table__),
+            ("workspace_id", "order_id", "line_no"),
             [
                 {
-                    "b_order_id": row["order_id"],
-                    "b_line_no": row["line_no"],
-                    "b_refunded": row["refunded_quantity"],
+                    "workspace_id": self.workspace_id,
+                    "order_id": row["order_id"],
+                    "line_no": row["line_no"],
+                    "refunded_quantity": row["refunded_quantity"],
                 }
                 for row in rows
             ],
@@ -113,29 +106,17 @@ class InboundEventRepository:
 
     async def record_outcomes(self, rows: Sequence[dict[str, Any]]) -> None:
         """Sets status, customer and order of claimed events, in one statement."""
-        if not rows:
-            return
-        table = cast(Table, InboundEvent.__table__)
-        stmt = (
-            update(table)
-            .where(
-                table.c.workspace_id == self.workspace_id,
-                table.c.event_id == bindparam("b_event_id"),
-            )
-            .values(
-                status=bindparam("b_status"),
-                customer_id=bindparam("b_customer_id"),
-                order_id=bindparam("b_order_id"),
-            )
-        )
-        await self.session.execute(
-            stmt,
+        await update_rows(
+            self.session,
+            cast(Table, InboundEvent.__table__),
+            ("workspace_id", "event_id"),
             [
                 {
-                    "b_event_id": row["event_id"],
-                    "b_status": row["status"],
-                    "b_customer_id": row["customer_id"],
-                    "b_order_id": row["order_id"],
+                    "workspace_id": self.workspace_id,
+                    "event_id": row["event_id"],
+                    "status": row["status"],
+                    "customer_id": row["customer_id"],
+                    "order_id": row["order_id"],
                 }
                 for row in rows
             ],
@@ -250,14 +231,9 @@ class MetricsRepository:
 
     async def store(self, rows: Sequence[dict[str, Any]]) -> None:
         """Writes metrics columns of customers; not a change of the record, so no new version."""
-        if not rows:
-            return
-        table = cast(Table, Customer.__table__)
-        stmt = (
-            update(table)
-            .where(table.c.workspace_id == self.workspace_id, table.c.id == bindparam("b_id"))
-            .values({name: bindparam(f"b_{name}") for name in rows[0] if name != "id"})
-        )
-        await self.session.execute(
-            stmt, [{f"b_{name}": value for name, value in row.items()} for row in rows]
+        await update_rows(
+            self.session,
+            cast(Table, Customer.__table__),
+            ("workspace_id", "id"),
+            [{"workspace_id": self.workspace_id, **row} for row in rows],
         )

@@ -5,9 +5,18 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, cast
 from uuid import UUID
 
-from sqlalchemy import Table, and_, bindparam, delete, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    Table,
+    delete,
+    literal_column,
+    select,
+    tuple_,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import InstrumentedAttribute
 
+from app.db.bulk import insert_rows, update_rows
 from app.db.repository import WorkspaceRepository
 from app.domain.customer.entities import (
     Customer,
@@ -35,6 +44,10 @@ _NOT_RECORD = frozenset(
         "favourite_channel",
     }
 )
+# The conditions of the partial indexes on customer_identity, written as literals so that the
+# planners can tell that a query's rows are all in the index.
+_NOT_PHONE = CustomerIdentity.kind != literal_column(f"'{PHONE}'")
+_IS_PHONE = CustomerIdentity.kind == literal_column(f"'{PHONE}'")
 _RECORD_COLUMNS = tuple(
     column.key for column in Customer.__table__.columns if column.key not in _NOT_RECORD
 )
@@ -51,19 +64,13 @@ class CustomerRepository(WorkspaceRepository[Customer]):
     async def store_many(self, customers: Sequence[Customer]) -> None:
         """Writes the record columns of already locked customers in one statement (their
         metrics belong to the commerce domain and are left as they are)."""
-        if not customers:
-            return
-        table = cast(Table, Customer.__table__)
-        stmt = (
-            update(table)
-            .where(table.c.workspace_id == self.workspace_id, table.c.id == bindparam("b_id"))
-            .values({name: bindparam(f"b_{name}") for name in _RECORD_COLUMNS})
-        )
-        await self.session.execute(
-            stmt,
+        await update_rows(
+            self.session,
+            cast(Table, Customer.__table__),
+            ("workspace_id", "id"),
             [
-                {"b_id": customer.id}
-                | {f"b_{name}": getattr(customer, name) for name in _RECORD_COLUMNS}
+                {"workspace_id": self.workspace_id, "id": customer.id}
+                | {name: getattr(customer, name) for name in _RECORD_COLUMNS}
                 for customer in customers
             ],
         )
@@ -76,22 +83,26 @@ class CustomerRepository(WorkspaceRepository[Customer]):
                 groups[(key.kind, key.source)].append(key.value)
         if not groups:
             return {}
-        # One `value IN (...)` per kind and source: a row-value IN over thousands of keys makes
-        # PostgreSQL's planner slow down quadratically.
-        matches = [
-            and_(
+        # One SELECT per kind and source, each with `value IN (...)`: a row-value IN over
+        # thousands of keys makes PostgreSQL's planner slow down quadratically, and SQLite uses
+        # no index at all for an OR of them. The literal `kind <> 'phone'` lets both use the
+        # partial unique index (a bound parameter proves nothing about the index's condition).
+        selects = [
+            select(
+                CustomerIdentity.kind,
+                CustomerIdentity.source,
+                CustomerIdentity.value,
+                CustomerIdentity.customer_id,
+            ).where(
+                CustomerIdentity.workspace_id == self.workspace_id,
+                _NOT_PHONE,
                 CustomerIdentity.kind == kind,
                 CustomerIdentity.source == source,
                 CustomerIdentity.value.in_(values),
             )
             for (kind, source), values in groups.items()
         ]
-        stmt = select(
-            CustomerIdentity.kind,
-            CustomerIdentity.source,
-            CustomerIdentity.value,
-            CustomerIdentity.customer_id,
-        ).where(CustomerIdentity.workspace_id == self.workspace_id, or_(*matches))
+        stmt = selects[0] if len(selects) == 1 else union_all(*selects)
         rows = (await self.session.execute(stmt)).all()
         return {IdentityKey(kind, source, value): owner for kind, source, value, owner in rows}
 
@@ -103,7 +114,7 @@ class CustomerRepository(WorkspaceRepository[Customer]):
             select(CustomerIdentity.value, CustomerIdentity.customer_id)
             .where(
                 CustomerIdentity.workspace_id == self.workspace_id,
-                CustomerIdentity.kind == PHONE,
+                _IS_PHONE,
                 CustomerIdentity.value.in_(phones),
             )
             .order_by(CustomerIdentity.value, CustomerIdentity.customer_id)
@@ -125,8 +136,7 @@ class CustomerRepository(WorkspaceRepository[Customer]):
             }
             for customer_id, key in owned
         ]
-        if rows:
-            await self.session.execute(insert(CustomerIdentity), rows)
+        await insert_rows(self.session, cast(Table, CustomerIdentity.__table__), rows)
 
     async def remove_identities(self, customer_id: UUID, keys: Collection[IdentityKey]) -> None:
         if not keys:

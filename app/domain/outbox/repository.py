@@ -1,13 +1,14 @@
 """Reading the outbox: the event feed in a gap-free order, and the audit log."""
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import func, insert, select, tuple_
+from sqlalchemy import Table, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.ids import uuid7
+from app.db.bulk import insert_rows
 from app.db.pagination import Page, PageRequest, apply_page, column_key, make_page
 from app.domain.outbox.entities import DomainEvent
 from app.domain.outbox.notify import mark_events_written
@@ -26,7 +27,7 @@ class DomainEventRepository:
     async def insert_many(self, rows: list[dict[str, Any]]) -> None:
         """Inserts events given as column values, without building an object per event."""
         values = [{"id": uuid7(), "workspace_id": self.workspace_id, **row} for row in rows]
-        await self.session.execute(insert(DomainEvent), values)
+        await insert_rows(self.session, cast(Table, DomainEvent.__table__), values)
         mark_events_written(self.session.sync_session)
 
     async def feed_after(self, transaction_id: int, position: int, limit: int) -> list[DomainEvent]:
