@@ -45,8 +45,20 @@ class ResourceModel(BaseModel):
 
     @classmethod
     def snapshot(cls, entity: object) -> dict[str, Any]:
-        """The entity as the API shows it, as plain JSON values (for event payloads)."""
-        return cls.model_validate(entity).model_dump(mode="json")
+        """The entity as the API shows it, as plain JSON values (for event payloads).
+
+        Loaded attributes are taken from the entity's instance dictionary: batches take
+        thousands of snapshots, and reading each field through SQLAlchemy's descriptors, as
+        `from_attributes` does, costs more than validating it. Other fields are read as
+        attributes (properties, attributes not loaded yet), or left to their defaults.
+        """
+        loaded = getattr(entity, "__dict__", {})
+        values = {
+            name: loaded[name] if name in loaded else getattr(entity, name)
+            for name in cls.model_fields
+            if name in loaded or hasattr(entity, name)
+        }
+        return cls.model_validate(values).model_dump(mode="json")
 
 
 class UpdateModel(InputModel):
