@@ -2,6 +2,7 @@
 
 from typing import Annotated, Any, ClassVar
 
+import orjson
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -17,6 +18,14 @@ from pydantic_core import CoreSchema
 def _without_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" not in value
+    if isinstance(value, list | dict):
+        # Most containers are plain JSON, and orjson writes every NUL as \u0000: without that
+        # sequence there is none, found without walking the container in Python.
+        try:
+            if b"\\u0000" not in orjson.dumps(value):
+                return True
+        except TypeError:
+            pass  # not plain JSON (models, dates, large numbers, odd keys): walked below
     if isinstance(value, list | tuple):
         return all(_without_nul(item) for item in value)
     if isinstance(value, dict):

@@ -74,6 +74,8 @@ class _Batch:
     # Each order touched, with its view before this call (as first recorded, for new ones).
     changed_orders: dict[UUID, dict[str, Any]] = field(default_factory=dict)
     created: set[UUID] = field(default_factory=set)
+    # Orders changed after their view before this call was taken; the others need no new view.
+    mutated: set[UUID] = field(default_factory=set)
     customers: set[UUID] = field(default_factory=set)
     outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
     failed: set[str] = field(default_factory=set)
@@ -314,7 +316,7 @@ class IngestService:
         }
 
     def _change_order(self, order: Order, item: _Parsed, work: _Batch, loc: Loc) -> None:
-        before = schemas.Order.snapshot(order)
+        before = work.changed_orders.get(order.id) or schemas.Order.snapshot(order)
         if item.cancel is not None:
             if order.status != "cancelled":
                 order.status = "cancelled"
@@ -322,6 +324,7 @@ class IngestService:
         elif item.refund is not None:
             _refund(order, item.refund, loc)
         work.changed_orders.setdefault(order.id, before)
+        work.mutated.add(order.id)
 
     async def _record_order_events(self, work: _Batch) -> None:
         """Order lines as rows, refunded quantities, and the orders' domain events."""
@@ -332,7 +335,7 @@ class IngestService:
         await self.session.flush()
         for order_id, before in work.changed_orders.items():
             order = by_id[order_id]
-            after = schemas.Order.snapshot(order)
+            after = schemas.Order.snapshot(order) if order_id in work.mutated else before
             if order_id in work.created:
                 new_lines += [
                     {"order_id": order.id, "line_no": number, **_line_columns(line)}
