@@ -27,3 +27,10 @@ def test_digits_fold_width_and_drop_punctuation() -> None:
 
 def test_like_pattern_escapes_wildcards() -> None:
     assert like_pattern("50%_off\\") == "%50\\%\\_off\\\\%"
+
+
+def test_every_katakana_becomes_its_hiragana_and_nothing_else_changes() -> None:
+    katakana = "".join(chr(code) for code in range(0x30A1, 0x30F7))
+    assert search_form(katakana) == "".join(chr(ord(char) - 0x60) for char in katakana)
+    around = "".join(chr(code) for code in (0x30A0, 0x30F7, 0x30FB, 0x30FC, 0x3041, 0x3096))
+    assert search_form(around) == around
