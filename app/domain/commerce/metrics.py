@@ -80,6 +80,31 @@ def compute_metrics(
     return rows
 
 
+def _by_currency_and_by_channel(
+    rows: Iterable[tuple[UUID, str, str, int, int, datetime, datetime]],
+) -> tuple[list[tuple[UUID, str, int, int, datetime, datetime]], list[tuple[UUID, str, int]]]:
+    """Figures per customer and currency, and order counts per customer and channel, added up
+    from the figures per customer, currency and channel."""
+    figures: dict[tuple[UUID, str], tuple[int, int, datetime, datetime]] = {}
+    channels: dict[tuple[UUID, str], int] = defaultdict(int)
+    for customer_id, currency, channel, count, spent, earliest, latest in rows:
+        channels[(customer_id, channel)] += count
+        known = figures.get((customer_id, currency))
+        if known is None:
+            figures[(customer_id, currency)] = (count, int(spent or 0), earliest, latest)
+        else:
+            figures[(customer_id, currency)] = (
+                known[0] + count,
+                known[1] + int(spent or 0),
+                min(known[2], earliest),
+                max(known[3], latest),
+            )
+    return (
+        [(customer_id, currency, *values) for (customer_id, currency), values in figures.items()],
+        [(customer_id, channel, count) for (customer_id, channel), count in channels.items()],
+    )
+
+
 async def refresh_metrics(
     session: AsyncSession, workspace_id: UUID, customer_ids: Collection[UUID]
 ) -> None:
@@ -92,11 +117,9 @@ async def refresh_metrics(
         return
     repository = MetricsRepository(session, workspace_id)
     await repository.lock(customer_ids)
+    figures, channels = _by_currency_and_by_channel(await repository.order_figures(customer_ids))
     rows = compute_metrics(
-        customer_ids,
-        await repository.order_figures(customer_ids),
-        await repository.channel_counts(customer_ids),
-        await repository.category_quantities(customer_ids),
+        customer_ids, figures, channels, await repository.category_quantities(customer_ids)
     )
     await repository.store(rows)
 

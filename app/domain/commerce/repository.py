@@ -174,12 +174,14 @@ class MetricsRepository:
 
     async def order_figures(
         self, customer_ids: Collection[UUID]
-    ) -> list[tuple[UUID, str, int, int, datetime, datetime]]:
-        """(customer, currency, orders, net spent, first, last) per customer and currency."""
+    ) -> list[tuple[UUID, str, str, int, int, datetime, datetime]]:
+        """(customer, currency, channel, orders, net spent, first, last) per customer, currency
+        and channel: one query serves the figures by currency and the counts by channel."""
         stmt = (
             select(
                 Order.customer_id,
                 Order.currency,
+                Order.channel,
                 func.count(),
                 func.sum(Order.total - Order.refunded_total),
                 func.min(Order.occurred_at),
@@ -190,19 +192,7 @@ class MetricsRepository:
                 Order.customer_id.in_(customer_ids),
                 Order.status.in_(_COUNTED),
             )
-            .group_by(Order.customer_id, Order.currency)
-        )
-        return [tuple(row) for row in (await self.session.execute(stmt)).all()]
-
-    async def channel_counts(self, customer_ids: Collection[UUID]) -> list[tuple[UUID, str, int]]:
-        stmt = (
-            select(Order.customer_id, Order.channel, func.count())
-            .where(
-                Order.workspace_id == self.workspace_id,
-                Order.customer_id.in_(customer_ids),
-                Order.status.in_(_COUNTED),
-            )
-            .group_by(Order.customer_id, Order.channel)
+            .group_by(Order.customer_id, Order.currency, Order.channel)
         )
         return [tuple(row) for row in (await self.session.execute(stmt)).all()]
 
