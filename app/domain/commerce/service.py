@@ -20,7 +20,12 @@ from app.db.pagination import Page, PageRequest
 from app.domain.commerce import schemas
 from app.domain.commerce.entities import InboundEvent, Order, OrderLine
 from app.domain.commerce.metrics import refresh_metrics
-from app.domain.commerce.repository import WAITING, InboundEventRepository, OrderRepository
+from app.domain.commerce.repository import (
+    FAILED,
+    WAITING,
+    InboundEventRepository,
+    OrderRepository,
+)
 from app.domain.customer.service import CustomerService, Reference
 from app.domain.outbox.service import EventRecorder, PendingEvent, changes_between
 
@@ -28,7 +33,6 @@ MAX_AHEAD = timedelta(days=1)
 RESOLVE_ATTEMPTS = 3
 APPLIED = "applied"
 PROCESSING = "processing"
-FAILED = "failed"
 
 Loc = tuple[str | int, ...]
 

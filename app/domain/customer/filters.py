@@ -11,6 +11,7 @@ from app.core.values import normalise_phone
 from app.db.dialect import json_array_holds, json_array_non_empty
 from app.db.pagination import SortKey
 from app.domain.company.entities import Company
+from app.domain.customer.behaviours import behaviour_fields
 from app.domain.customer.entities import Customer, CustomerIdentity, FieldDefinition
 from app.domain.customer.identity import EMAIL, PHONE
 from app.domain.customer.schemas import FieldType
@@ -136,6 +137,7 @@ def customer_fields(
         "tags": json_list(Customer.tags, dialect, None),
         "emails": _identity_list(EMAIL, to_sql=lambda value: str(value).casefold()),
         "phones": _identity_list(PHONE, to_sql=normalise_phone),
+        **behaviour_fields(),
     }
     fields.update({name: Field(Kind.TEXT, getattr(Customer, name)) for name in _TEXT_COLUMNS})
     fields.update(
