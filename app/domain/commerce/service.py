@@ -28,6 +28,7 @@ from app.domain.commerce.repository import (
 )
 from app.domain.customer.service import CustomerService, Reference
 from app.domain.outbox.service import EventRecorder, PendingEvent, changes_between
+from app.domain.outbox.touches import EVENTS, touch_customers
 
 MAX_AHEAD = timedelta(days=1)
 RESOLVE_ATTEMPTS = 3
@@ -224,6 +225,16 @@ class IngestService:
         await self.session.flush()
         await self.inbound.release(work.failed)
         await self.inbound.record_outcomes(list(work.outcomes.values()))
+        touch_customers(
+            self.session,
+            self.context,
+            {
+                outcome["customer_id"]
+                for outcome in work.outcomes.values()
+                if outcome.get("customer_id")
+            },
+            [EVENTS],
+        )
         await self._record_order_events(work)
         await refresh_metrics(self.session, self.context.workspace_id, work.customers)
 
