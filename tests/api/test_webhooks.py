@@ -12,13 +12,14 @@ from sqlalchemy import update
 from standardwebhooks.webhooks import Webhook
 
 from app.core.clock import utcnow
+from app.db import migrations
 from app.domain.webhook.dispatcher import Dispatcher
 from app.domain.webhook.entities import WebhookDelivery
 from app.main import create_app
 from tests.api.factories import make_customer, read_feed
 from tests.api.receiver import Receiver, running_receiver
 from tests.api.test_conventions import client_for
-from tests.conftest import Tenant, settings_for
+from tests.conftest import Tenant, make_tenant, settings_for
 
 FAST = (0, 0.05, 0.05, 0.05)
 
@@ -180,6 +181,22 @@ async def test_a_receiver_down_for_an_hour_gets_every_event_afterwards_in_order(
     assert {d["status"] for d in log.json()["data"]} == {"succeeded"}
     first = min(log.json()["data"], key=lambda delivery: delivery["created_at"])
     assert first["attempts"] == 5  # the later events waited behind it, as ordering requires
+
+
+async def test_endpoints_made_before_any_dispatcher_ran_get_their_events(
+    unmigrated_database_url: str,
+) -> None:
+    """The app served with its dispatcher off, workers started later: nothing is skipped."""
+    await asyncio.to_thread(migrations.upgrade, unmigrated_database_url)
+    app = create_app(settings_for(unmigrated_database_url))
+    async with client_for(app) as http, running_receiver() as receiver:
+        tenant = await make_tenant(app.state.database)
+        endpoint = await subscribe(http, tenant, receiver.url)
+        customer = await make_customer(http, tenant, family_name="先行")
+        late = Dispatcher(tenant.database.writer, allow_private=True, schedule=FAST, timeout=2)
+        await drain(late, lambda: len(receiver.requests) == 1)
+    [payload] = verified(receiver, endpoint["secret"])
+    assert payload["data"]["id"] == customer["id"]
 
 
 async def test_changed_field_filters(
