@@ -34,6 +34,7 @@ from app.db.session import create_database
 from app.domain.imports.service import ImportRunner
 from app.domain.interaction.service import announce_due_tasks
 from app.domain.webhook.dispatcher import Dispatcher
+from app.domain.workflow.engine import WorkflowEngine
 
 logger = logging.getLogger("kokyaku")
 
@@ -55,12 +56,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     limiter = create_rate_limiter(
         settings.redis_url, settings.rate_limit, settings.rate_limit_window_seconds
     )
+    workflows = WorkflowEngine(database.writer)
     dispatcher = Dispatcher(
         database.writer,
         allow_private=settings.webhook_allow_private,
         timeout=settings.webhook_timeout_seconds,
         listen_engine=database.write_engine if not settings.is_sqlite else None,
         readers=database.reader,
+        companions=[workflows.run_once],
     )
     idempotency = IdempotencyStore(
         database.writer, timedelta(seconds=settings.idempotency_ttl_seconds)
@@ -99,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database = database
     app.state.authenticator = authenticator
     app.state.dispatcher = dispatcher
+    app.state.workflows = workflows
 
     install_error_handlers(app)
     app.include_router(health.router)

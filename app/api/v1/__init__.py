@@ -16,6 +16,7 @@ from app.api.v1 import (
     pipelines,
     users,
     webhooks,
+    workflows,
     workspace,
 )
 
@@ -32,6 +33,7 @@ routers: list[APIRouter] = [
         fields,
         imports,
         webhooks,
+        workflows,
         workspace,
         api_keys,
         users,
