@@ -15,6 +15,7 @@ from app.domain.access.scopes import Scope
 from app.domain.workflow.schemas import (
     DryRun,
     DryRunRequest,
+    RunRequest,
     Workflow,
     WorkflowCreate,
     WorkflowRun,
@@ -137,6 +138,21 @@ async def list_workflow_runs(
         workflow_id, page, status=status
     )
     return list_response(request, response, runs, WorkflowRun.model_validate)
+
+
+@router.post(
+    "/{workflow_id}/runs",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=problem_responses(404),
+    summary="Start a run now for a subject",
+)
+async def start_workflow_run(
+    workflow_id: UUID, body: RunRequest, unit: Unit = WriteUnit(Scope.WORKFLOWS_MANAGE)
+) -> WorkflowRun:
+    """Runs the workflow's actions for this customer (or deal) now, without a triggering event
+    and without checking the conditions: you chose the subject. Follow it under `/runs`."""
+    run = await WorkflowService(unit.session, unit.context).start(workflow_id, body.subject_id)
+    return WorkflowRun.model_validate(run)
 
 
 @router.get(

@@ -108,7 +108,7 @@ class ActionRunner:
         kind = action["type"]
         planned = {name: value for name, value in action.items() if name != "type"}
         if kind == "send_webhook":
-            await self.webhooks.get(action["endpoint_id"])
+            await self.webhooks.get(UUID(action["endpoint_id"]))
             values = await self.values(facts)
             template = action.get("template")
             planned["payload"] = (

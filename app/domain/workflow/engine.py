@@ -30,17 +30,26 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.core.clock import utcnow
 from app.core.context import Actor, Context
 from app.core.errors import AppError, validation_message
-from app.core.ids import uuid7
 from app.db.dialect import POSTGRESQL
 from app.domain.customer.entities import Customer
 from app.domain.outbox.entities import DomainEvent
-from app.domain.outbox.service import EventRecorder, envelope
+from app.domain.outbox.service import EventRecorder
 from app.domain.webhook.dispatcher import claim_cursor, outbox_window
 from app.domain.workflow import schemas
 from app.domain.workflow.actions import CUSTOMER, ActionRunner, RunFacts
-from app.domain.workflow.entities import SCHEDULE, Workflow, WorkflowRun, WorkflowVersion
+from app.domain.workflow.entities import (
+    FAILED,
+    PENDING,
+    RUNNING,
+    SCHEDULE,
+    SUCCEEDED,
+    WAITING,
+    Workflow,
+    WorkflowRun,
+    WorkflowVersion,
+)
 from app.domain.workflow.schedules import next_occurrence
-from app.domain.workflow.service import WorkflowService, subject_kind, subject_of
+from app.domain.workflow.service import WorkflowService, new_run, subject_kind, subject_of
 from app.domain.workflow.templates import TemplateError
 
 logger = logging.getLogger("kokyaku.workflows")
@@ -56,8 +65,6 @@ SCHEDULE_BATCH = 1000
 MAX_DEPTH = 5
 # Seconds before attempt 2, 3, 4 of a failing action; then the run fails.
 RETRY_SCHEDULE = (5, 60, 600)
-PENDING, RUNNING, WAITING = "pending", "running", "waiting"
-SUCCEEDED, FAILED = "succeeded", "failed"
 ACTIVE = (PENDING, RUNNING, WAITING)
 
 
@@ -180,37 +187,7 @@ class WorkflowEngine:
                 return
         except AppError as failure:  # a field the conditions name was deleted since
             error = f"The conditions no longer apply: {failure.detail}"
-        session.add(self._new_run(workflow, kind, subject_id, depth + 1, event=event, error=error))
-
-    @staticmethod
-    def _new_run(
-        workflow: Workflow,
-        kind: str,
-        subject_id: UUID,
-        depth: int,
-        *,
-        event: DomainEvent | None = None,
-        error: str | None = None,
-    ) -> WorkflowRun:
-        now = utcnow()
-        return WorkflowRun(
-            workspace_id=workflow.workspace_id,
-            id=uuid7(),
-            workflow_id=workflow.id,
-            workflow_version=workflow.version,
-            status=FAILED if error else PENDING,
-            subject_type=kind,
-            subject_id=subject_id,
-            event_id=event.id if event else None,
-            event=envelope(event) if event else None,
-            depth=depth,
-            step=0,
-            attempts=0,
-            next_attempt_at=None if error else now,
-            steps=[],
-            error=error,
-            finished_at=now if error else None,
-        )
+        session.add(new_run(workflow, kind, subject_id, depth + 1, event=event, error=error))
 
     # Schedules
 
@@ -262,9 +239,7 @@ class WorkflowEngine:
             )
             if not ids:
                 break
-            rows = [
-                _run_row(self._new_run(workflow, CUSTOMER, customer_id, 1)) for customer_id in ids
-            ]
+            rows = [_run_row(new_run(workflow, CUSTOMER, customer_id, 1)) for customer_id in ids]
             await session.execute(insert(WorkflowRun), rows)
             last = ids[-1]
         # Moved by SQL: the next run is bookkeeping, not a new version of the definition.

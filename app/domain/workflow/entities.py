@@ -21,6 +21,8 @@ from app.db.base import Base, Timestamped, Versioned, WorkspaceScoped
 from app.db.types import JsonDocument, UtcDateTime
 
 SCHEDULE = "schedule"
+PENDING, RUNNING, WAITING = "pending", "running", "waiting"
+SUCCEEDED, FAILED = "succeeded", "failed"
 
 
 class Workflow(WorkspaceScoped, Timestamped, Versioned, Base):

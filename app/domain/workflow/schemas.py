@@ -278,6 +278,10 @@ class DryRunRequest(InputModel):
         return self
 
 
+class RunRequest(InputModel):
+    subject_id: UUID = Field(description="The customer (a deal, for deal triggers) to run for")
+
+
 class PlannedAction(ResourceModel):
     index: int
     type: str

@@ -11,6 +11,7 @@ from app.core.clock import utcnow
 from app.core.context import Context
 from app.core.errors import AppError, NotFound, ValidationFailed
 from app.core.etags import ensure_version
+from app.core.ids import uuid7
 from app.db.pagination import Page, PageRequest
 from app.domain.access.repository import UserRepository, WorkspaceDirectory
 from app.domain.customer import schemas as customer_schemas
@@ -28,7 +29,14 @@ from app.domain.pipeline.repository import DealRepository, StageRepository
 from app.domain.webhook.service import EndpointRepository
 from app.domain.workflow import schemas
 from app.domain.workflow.actions import CUSTOMER, DEAL, ActionRunner, RunFacts
-from app.domain.workflow.entities import SCHEDULE, Workflow, WorkflowRun, WorkflowVersion
+from app.domain.workflow.entities import (
+    FAILED,
+    PENDING,
+    SCHEDULE,
+    Workflow,
+    WorkflowRun,
+    WorkflowVersion,
+)
 from app.domain.workflow.repository import WorkflowRepository, WorkflowRunRepository
 from app.domain.workflow.schedules import next_occurrence
 from app.domain.workflow.templates import ROOTS, TemplateError, check_paths
@@ -54,6 +62,37 @@ def subject_of(event: DomainEvent, kind: str) -> UUID | None:
         return event.subject_id
     customer_id = (event.data or {}).get("customer_id")
     return UUID(customer_id) if isinstance(customer_id, str) else None
+
+
+def new_run(
+    workflow: Workflow,
+    kind: str,
+    subject_id: UUID,
+    depth: int,
+    *,
+    event: DomainEvent | None = None,
+    error: str | None = None,
+) -> WorkflowRun:
+    """A run of the workflow's current version, due now (or failed already with `error`)."""
+    now = utcnow()
+    return WorkflowRun(
+        workspace_id=workflow.workspace_id,
+        id=uuid7(),
+        workflow_id=workflow.id,
+        workflow_version=workflow.version,
+        status=FAILED if error else PENDING,
+        subject_type=kind,
+        subject_id=subject_id,
+        event_id=event.id if event else None,
+        event=envelope(event) if event else None,
+        depth=depth,
+        step=0,
+        attempts=0,
+        next_attempt_at=None if error else now,
+        steps=[],
+        error=error,
+        finished_at=now if error else None,
+    )
 
 
 class WorkflowService:
@@ -146,6 +185,16 @@ class WorkflowService:
             stmt = stmt.where(WorkflowRun.status == status)
         return await self.runs.page(stmt, request)
 
+    async def start(self, workflow_id: UUID, subject_id: UUID) -> WorkflowRun:
+        """A run for this subject now, whatever the trigger and conditions (a manual start)."""
+        workflow = await self.get(workflow_id)
+        kind = subject_kind(workflow.trigger)
+        await self._require_subject(kind, subject_id)
+        run = new_run(workflow, kind, subject_id, 1)
+        self.runs.add(run)
+        await self.session.flush()
+        return run
+
     async def run(self, workflow_id: UUID, run_id: UUID) -> WorkflowRun:
         run = await self.runs.require(run_id)
         if run.workflow_id != workflow_id:
@@ -169,6 +218,7 @@ class WorkflowService:
             triggered = found.type == workflow.trigger_type
             subject_id = subject_of(found, kind)
         else:
+            assert request.subject_id is not None
             subject_id = request.subject_id
             await self._require_subject(kind, subject_id)
         matched = subject_id is not None and await self.matches(
@@ -201,8 +251,7 @@ class WorkflowService:
             actions=planned,
         )
 
-    async def _require_subject(self, kind: str, subject_id: UUID | None) -> None:
-        assert subject_id is not None
+    async def _require_subject(self, kind: str, subject_id: UUID) -> None:
         if kind == DEAL:
             await DealRepository(self.session, self.context.workspace_id).require(subject_id)
         else:
