@@ -67,7 +67,11 @@ async def runs_of(client: AsyncClient, tenant: Tenant, workflow: dict[str, Any])
     return data
 
 
-def finished(client: AsyncClient, tenant: Tenant, workflow: dict[str, Any], count: int = 1):  # type: ignore[no-untyped-def]
+def finished(
+    client: AsyncClient, tenant: Tenant, workflow: dict[str, Any], count: int = 1
+) -> Callable[[], Awaitable[bool]]:
+    """Whether `count` runs of the workflow have ended."""
+
     async def check() -> bool:
         runs = await runs_of(client, tenant, workflow)
         done = [run for run in runs if run["status"] in ("succeeded", "failed")]
@@ -194,7 +198,8 @@ async def test_every_customer_action(
     assert changed["lifecycle_stage"] == "prospect"
     assert changed["owner_id"] == owner["id"]
     untouched = await get_customer(client, tenant, skipped["id"])
-    assert untouched["tags"] == ["other"] and untouched["owner_id"] is None
+    assert untouched["tags"] == ["other"]
+    assert untouched["owner_id"] is None
     listed = await client.get(
         f"/v1/interactions?customer_id={customer['id']}", headers=tenant.headers
     )
@@ -241,7 +246,8 @@ async def test_round_robin_owner_and_deal_actions(
     await drain(engine, finished(client, tenant, workflow, 3))
     await settle(engine)
     runs = await runs_of(client, tenant, workflow)
-    assert len(runs) == 3 and {run["status"] for run in runs} == {"succeeded"}, runs[0]["error"]
+    assert len(runs) == 3
+    assert {run["status"] for run in runs} == {"succeeded"}, runs[0]["error"]
     owners = []
     for deal in deals:
         shown = (await client.get(f"/v1/deals/{deal['id']}", headers=tenant.headers)).json()
@@ -312,7 +318,8 @@ async def test_send_webhook_with_the_event_or_a_template(
         "fixed": [1, True, None],
     }
     ids = {request.headers["webhook-id"] for request in receiver.requests}
-    assert len(ids) == 2 and event["id"] not in ids  # each send is its own message
+    assert len(ids) == 2
+    assert event["id"] not in ids
     log = await client.get(f"/v1/webhooks/{endpoint['id']}/deliveries", headers=tenant.headers)
     assert {delivery["status"] for delivery in log.json()["data"]} == {"succeeded"}
 
@@ -338,7 +345,8 @@ async def test_a_wait_survives_a_restart(
 
     await drain(engine, waiting)
     [run] = await runs_of(client, tenant, workflow)
-    assert run["status"] == "waiting" and run["step"] == 2
+    assert run["status"] == "waiting"
+    assert run["step"] == 2
     resume_at = datetime.fromisoformat(run["steps"][1]["result"]["resume_at"])
     assert datetime.fromisoformat(run["next_attempt_at"]) == resume_at
     assert (await get_customer(client, tenant, customer["id"]))["tags"] == ["before"]
@@ -417,7 +425,8 @@ async def test_a_workflow_does_not_trigger_itself(
     await drain(engine, finished(client, tenant, workflow))
     await settle(engine, 0.5)
     [run] = await runs_of(client, tenant, workflow)
-    assert run["status"] == "succeeded" and run["depth"] == 1
+    assert run["status"] == "succeeded"
+    assert run["depth"] == 1
     updates = await read_feed(client, tenant, prefix="customer.updated", at_least=3)
     assert len(updates) == 3  # the PATCH, then the run's two changes
 
@@ -499,7 +508,8 @@ async def test_dry_run_shows_the_plan_and_writes_nothing(
         }
         assert all(step["error"] is None for step in plan["actions"])
     by_subject = await client.post(url, json={"subject_id": other["id"]}, headers=tenant.headers)
-    assert by_subject.json()["matched"] is False and by_subject.json()["triggered"] is False
+    assert by_subject.json()["matched"] is False
+    assert by_subject.json()["triggered"] is False
     # The event-free plan cannot render `event.type`, and says so.
     planned = {step["type"]: step for step in by_subject.json()["actions"]}
     assert "event.type" in planned["send_webhook"]["error"]
@@ -530,7 +540,8 @@ async def test_disabled_workflows_do_not_run_and_definitions_are_versioned(
         json={"enabled": False},
         headers={**tenant.headers, "If-Match": '"1"'},
     )
-    assert disabled.status_code == 200 and disabled.json()["version"] == 2
+    assert disabled.status_code == 200
+    assert disabled.json()["version"] == 2
     quiet = await make_customer(client, tenant)
     # Its event is handled while the workflow is disabled (once the outbox shows it).
     await read_feed(client, tenant, prefix="customer.created")
@@ -565,7 +576,8 @@ async def test_disabled_workflows_do_not_run_and_definitions_are_versioned(
         json={"subject_id": quiet["id"]},
         headers=tenant.headers,
     )
-    assert started.status_code == 202 and started.json()["status"] == "pending"
+    assert started.status_code == 202
+    assert started.json()["status"] == "pending"
     await drain(engine, finished(client, tenant, workflow, 2))
     assert (await get_customer(client, tenant, quiet["id"]))["tags"] == ["v3"]
     gone = await client.delete(f"/v1/workflows/{workflow['id']}", headers=tenant.headers)
