@@ -89,7 +89,7 @@ def cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:
             timeout=settings.webhook_timeout_seconds,
             listen_engine=database.write_engine if not settings.is_sqlite else None,
             readers=database.reader,
-            companions=[WorkflowEngine(database.writer).run_once],
+            companions=[WorkflowEngine(database.writer, readers=database.reader).run_once],
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

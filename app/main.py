@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     limiter = create_rate_limiter(
         settings.redis_url, settings.rate_limit, settings.rate_limit_window_seconds
     )
-    workflows = WorkflowEngine(database.writer)
+    workflows = WorkflowEngine(database.writer, readers=database.reader)
     dispatcher = Dispatcher(
         database.writer,
         allow_private=settings.webhook_allow_private,

@@ -35,6 +35,7 @@ from app.domain.customer.entities import Customer
 from app.domain.outbox.entities import DomainEvent
 from app.domain.outbox.service import EventRecorder
 from app.domain.webhook.dispatcher import claim_cursor, outbox_window
+from app.domain.webhook.entities import DispatcherCursor
 from app.domain.workflow import schemas
 from app.domain.workflow.actions import CUSTOMER, ActionRunner, RunFacts
 from app.domain.workflow.entities import (
@@ -82,14 +83,67 @@ class WorkflowEngine:
         retry_schedule: Sequence[float] = RETRY_SCHEDULE,
         lease_seconds: float = 60,
         max_depth: int = MAX_DEPTH,
+        readers: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self.sessions = sessions
+        # Looking for work with a reader first spares SQLite's single write lock when idle.
+        self.readers = readers
         self.retry_schedule = tuple(retry_schedule)
         self.lease = timedelta(seconds=lease_seconds)
         self.max_depth = max_depth
 
     async def run_once(self) -> int:
-        return await self.match_events() + await self.start_schedules() + await self.run_due()
+        events, schedules, runs = await self._waiting_work()
+        busy = await self.match_events() if events else 0
+        busy += await self.start_schedules() if schedules else 0
+        return busy + (await self.run_due() if runs else 0)
+
+    async def _waiting_work(self) -> tuple[bool, bool, bool]:
+        """Whether events, due schedules and due runs may be waiting (all, without readers)."""
+        if self.readers is None:
+            return True, True, True
+        now = utcnow()
+        async with self.readers() as session:
+            cursor = (
+                await session.execute(
+                    select(DispatcherCursor.transaction_id, DispatcherCursor.position).where(
+                        DispatcherCursor.name == CURSOR
+                    )
+                )
+            ).first()
+            events = (
+                cursor is None
+                or (
+                    await session.execute(
+                        select(DomainEvent.position)
+                        .where(
+                            tuple_(DomainEvent.transaction_id, DomainEvent.position)
+                            > tuple_(cursor.transaction_id, cursor.position)
+                        )
+                        .limit(1)
+                    )
+                ).first()
+                is not None
+            )
+            schedules = (
+                await session.execute(
+                    select(Workflow.id)
+                    .where(
+                        Workflow.enabled.is_(True),
+                        Workflow.next_run_at.is_not(None),
+                        Workflow.next_run_at <= now,
+                    )
+                    .limit(1)
+                )
+            ).first() is not None
+            runs = (
+                await session.execute(
+                    select(WorkflowRun.id)
+                    .where(WorkflowRun.status.in_(ACTIVE), WorkflowRun.next_attempt_at <= now)
+                    .limit(1)
+                )
+            ).first() is not None
+        return events, schedules, runs
 
     # Matching events
 
