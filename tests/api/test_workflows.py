@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from standardwebhooks.webhooks import Webhook
 
 from app.core.clock import utcnow
+from app.domain.interaction.service import announce_due_tasks
 from app.domain.outbox.entities import DomainEvent
 from app.domain.webhook.dispatcher import Dispatcher
 from app.domain.webhook.entities import DispatcherCursor
@@ -831,3 +832,54 @@ async def test_workflows_of_another_workspace_are_not_found(
     assert theirs.status_code == 404
     scoped = await client.get("/v1/workflows", headers=await tenant.headers_with("customers:write"))
     assert scoped.status_code == 403
+
+
+async def test_due_tasks_and_stage_changes_start_workflows(
+    client: AsyncClient, tenant: Tenant, engine: WorkflowEngine
+) -> None:
+    reminder = await create_workflow(
+        client,
+        tenant,
+        trigger={"event_type": "task.due"},
+        actions=[{"type": "create_interaction", "body": "期限切れのタスクがあります"}],
+    )
+    pipeline = await make_pipeline(client, tenant)
+    negotiating = await create_workflow(
+        client,
+        tenant,
+        trigger={"event_type": "deal.stage_changed"},
+        conditions={"field": "stage_id", "op": "eq", "value": stage_id(pipeline, "交渉")},
+        actions=[{"type": "add_tag", "tag": "negotiating"}],
+    )
+    customer = await make_customer(client, tenant)
+    past = (utcnow() - timedelta(minutes=5)).isoformat()
+    await post_created(
+        client,
+        tenant,
+        "/v1/interactions",
+        {"type": "task", "customer_id": customer["id"], "subject": "電話", "due_at": past},
+    )
+    async with tenant.database.writer() as session, session.begin():
+        await announce_due_tasks(session)
+    deal = await make_deal(client, tenant, pipeline, "リード", customer_id=customer["id"])
+    for stage in ("提案", "交渉"):
+        moved = await client.patch(
+            f"/v1/deals/{deal['id']}",
+            json={"stage_id": stage_id(pipeline, stage)},
+            headers=tenant.headers,
+        )
+        assert moved.status_code == 200
+        # Conditions see the deal as it is when the engine handles the move.
+        await handled(engine, tenant)
+    await drain(engine, finished(client, tenant, reminder))
+    await drain(engine, finished(client, tenant, negotiating))
+    await handled(engine, tenant)
+    [run] = await runs_of(client, tenant, reminder)
+    assert (run["subject_type"], run["subject_id"]) == ("customer", customer["id"])
+    notes = await client.get(
+        f"/v1/interactions?type=note&customer_id={customer['id']}", headers=tenant.headers
+    )
+    assert [note["body"] for note in notes.json()["data"]] == ["期限切れのタスクがあります"]
+    [moved_run] = await runs_of(client, tenant, negotiating)  # not for the move to 提案
+    assert (moved_run["subject_type"], moved_run["subject_id"]) == ("deal", deal["id"])
+    assert (await get_customer(client, tenant, customer["id"]))["tags"] == ["negotiating"]
