@@ -19,7 +19,7 @@ from app.domain.webhook.dispatcher import Dispatcher
 from app.domain.webhook.entities import DispatcherCursor
 from app.domain.workflow.engine import CURSOR as ENGINE_CURSOR
 from app.domain.workflow.engine import WorkflowEngine
-from app.domain.workflow.entities import Workflow
+from app.domain.workflow.entities import Workflow, WorkflowRun
 from app.main import create_app
 from tests.api.factories import make_customer, make_field, make_user, post_created, read_feed
 from tests.api.receiver import running_receiver
@@ -883,3 +883,51 @@ async def test_due_tasks_and_stage_changes_start_workflows(
     [moved_run] = await runs_of(client, tenant, negotiating)  # not for the move to 提案
     assert (moved_run["subject_type"], moved_run["subject_id"]) == ("deal", deal["id"])
     assert (await get_customer(client, tenant, customer["id"]))["tags"] == ["negotiating"]
+
+
+async def test_erasing_a_customer_scrubs_their_runs(
+    client: AsyncClient, tenant: Tenant, engine: WorkflowEngine
+) -> None:
+    async with running_receiver() as receiver:
+        endpoint = await post_created(
+            client, tenant, "/v1/webhooks", {"url": receiver.url, "event_types": ["deal.won"]}
+        )
+    sent = await create_workflow(
+        client,
+        tenant,
+        trigger={"event_type": "customer.created"},
+        actions=[
+            {
+                "type": "send_webhook",
+                "endpoint_id": endpoint["id"],
+                "template": {"email": "{{customer.emails.0}}"},
+            }
+        ],
+    )
+    waiting = await create_workflow(
+        client,
+        tenant,
+        trigger={"event_type": "customer.created"},
+        actions=[{"type": "wait", "duration": "1d"}, {"type": "add_tag", "tag": "later"}],
+    )
+    customer = await make_customer(client, tenant, emails=["erase-me@example.jp"])
+    await drain(engine, finished(client, tenant, sent))
+    await handled(engine, tenant)
+    erased = await client.delete(
+        f"/v1/customers/{customer['id']}?erase=true", headers=tenant.headers
+    )
+    assert erased.status_code == 204
+    [done] = await runs_of(client, tenant, sent)
+    assert done["status"] == "succeeded"
+    [stopped] = await runs_of(client, tenant, waiting)
+    assert (stopped["status"], stopped["error"]) == ("failed", "The customer was erased.")
+    delivery_id = done["steps"][0]["result"]["delivery_id"]
+    detail = await client.get(
+        f"/v1/webhooks/{endpoint['id']}/deliveries/{delivery_id}", headers=tenant.headers
+    )
+    assert "erase-me" not in detail.text
+    async with tenant.database.reader() as session:
+        runs = (
+            await session.execute(select(WorkflowRun).where(WorkflowRun.workspace_id == tenant.id))
+        ).scalars()
+        assert all("erase-me" not in str(run.event) for run in runs)
