@@ -798,6 +798,14 @@ async def test_bad_definitions_are_refused_with_their_place(
         assert message in problem["errors"][0]["message"], (body, problem)
     listed = await client.get("/v1/workflows", headers=tenant.headers)
     assert listed.json()["data"] == []
+    await make_field(client, tenant, key="coupon")
+    clearing = await create_workflow(
+        client,
+        tenant,
+        trigger=customer_trigger,
+        actions=[{"type": "set_field", "key": "coupon", "value": None}],
+    )
+    assert clearing["actions"] == [{"type": "set_field", "key": "coupon", "value": None}]
 
 
 async def test_workflows_of_another_workspace_are_not_found(

@@ -368,9 +368,10 @@ class WorkflowService:
         )
 
 
-def _compact(trigger: dict[str, Any]) -> dict[str, Any]:
-    """The trigger without its unset parts, as shown back."""
-    return {name: value for name, value in trigger.items() if value is not None}
+def _compact(part: dict[str, Any]) -> dict[str, Any]:
+    """A trigger or action without its unset parts, as shown back (`set_field` keeps its
+    `value`: null clears the field)."""
+    return {name: value for name, value in part.items() if value is not None or name == "value"}
 
 
 def _stored(definition: dict[str, Any]) -> dict[str, Any]:
