@@ -630,7 +630,7 @@ async def test_a_schedule_runs_over_the_matching_customers(
         await session.execute(
             update(Workflow)
             .where(Workflow.workspace_id == tenant.id, Workflow.id == uuid.UUID(workflow["id"]))
-            .values(next_run_at=utcnow() - timedelta(seconds=1))
+            .values(next_run_at=utcnow() - timedelta(seconds=1), updated_at=Workflow.updated_at)
         )
     await drain(engine, finished(client, tenant, workflow, 3))
     await settle(engine)
@@ -643,6 +643,7 @@ async def test_a_schedule_runs_over_the_matching_customers(
     shown = await client.get(f"/v1/workflows/{workflow['id']}", headers=tenant.headers)
     assert datetime.fromisoformat(shown.json()["next_run_at"]) == next_run
     assert shown.json()["version"] == 1  # running is not a new definition
+    assert shown.json()["updated_at"] == workflow["updated_at"]
 
 
 async def test_bad_definitions_are_refused_with_their_place(

@@ -229,7 +229,7 @@ class ActionRunner:
                 await self.session.execute(
                     update(Workflow)
                     .where(workflow)
-                    .values(assignments=Workflow.assignments + 1)
+                    .values(assignments=Workflow.assignments + 1, updated_at=Workflow.updated_at)
                     .returning(Workflow.assignments)
                     .execution_options(synchronize_session=False)
                 )

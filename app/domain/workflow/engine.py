@@ -300,7 +300,10 @@ class WorkflowEngine:
         await session.execute(
             update(Workflow)
             .where(Workflow.workspace_id == workflow.workspace_id, Workflow.id == workflow.id)
-            .values(next_run_at=next_occurrence(workflow.trigger["schedule"], now))
+            .values(
+                next_run_at=next_occurrence(workflow.trigger["schedule"], now),
+                updated_at=Workflow.updated_at,  # not a change of the definition
+            )
             .execution_options(synchronize_session=False)
         )
 
