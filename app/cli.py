@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
@@ -23,6 +23,7 @@ from app.domain.access.service import DEFAULT_WORKSPACE, ApiKeyService, Workspac
 from app.domain.imports.entities import ImportJob
 from app.domain.imports.rows import Encoding, ImportFormat, ImportObject, chunks, read_rows
 from app.domain.imports.service import ImportRunner, ImportService
+from app.domain.segment.follow import install as follow_customer_changes
 from app.logging import configure_logging
 
 T = TypeVar("T")
@@ -72,10 +73,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:
-    """Delivers webhooks and runs workflows until SIGTERM or Ctrl-C; the round in progress
-    finishes first."""
+    """Delivers webhooks, runs workflows and keeps segments current until SIGTERM or Ctrl-C;
+    the delivery round in progress finishes first."""
     import signal
 
+    from app.domain.segment.worker import SegmentWorker
     from app.domain.webhook.dispatcher import Dispatcher
     from app.domain.workflow.engine import WorkflowEngine
 
@@ -96,11 +98,17 @@ def cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         listener = asyncio.create_task(dispatcher.listen()) if dispatcher.listen_engine else None
+        segments = asyncio.create_task(
+            SegmentWorker(
+                database.writer, sweep_every=timedelta(seconds=settings.segment_sweep_seconds)
+            ).run()
+        )
         try:
             while not stop.is_set():
                 if not await dispatcher.run_once():
                     await dispatcher.idle(stop)
         finally:
+            segments.cancel()
             if listener is not None:
                 listener.cancel()
             await database.dispose()
@@ -324,6 +332,7 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     settings = get_settings()
+    follow_customer_changes()  # imports, seeds and workers keep segments current too
     args = _parser(settings).parse_args(argv)
     try:
         args.handler(settings, args)

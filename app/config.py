@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=60)
     dispatcher: Literal["on", "off"] = "on"
+    segment_sweep_seconds: int = Field(
+        default=900, ge=10, description="How often each dynamic segment is re-evaluated in full"
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -33,6 +33,8 @@ from app.core.idempotency import IdempotencyStore
 from app.db.session import create_database
 from app.domain.imports.service import ImportRunner
 from app.domain.interaction.service import announce_due_tasks
+from app.domain.segment.follow import install as follow_customer_changes
+from app.domain.segment.worker import SegmentWorker
 from app.domain.webhook.dispatcher import Dispatcher
 from app.domain.workflow.engine import WorkflowEngine
 
@@ -51,6 +53,7 @@ MAINTENANCE_INTERVAL_SECONDS = 60
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    follow_customer_changes()
     database = create_database(settings)
     authenticator = Authenticator(database, ttl=settings.api_key_cache_seconds)
     limiter = create_rate_limiter(
@@ -65,6 +68,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         readers=database.reader,
         companions=[workflows.run_once],
     )
+    segment_worker = SegmentWorker(
+        database.writer, sweep_every=timedelta(seconds=settings.segment_sweep_seconds)
+    )
     idempotency = IdempotencyStore(
         database.writer, timedelta(seconds=settings.idempotency_ttl_seconds)
     )
@@ -77,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         background = [maintenance]
         if settings.dispatcher == "on":
             background.append(asyncio.create_task(dispatcher.run()))
+            background.append(asyncio.create_task(segment_worker.run()))
         # What startup built lives as long as the process: keep it out of every collection.
         gc.freeze()
         try:
@@ -103,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.authenticator = authenticator
     app.state.dispatcher = dispatcher
     app.state.workflows = workflows
+    app.state.segment_worker = segment_worker
 
     install_error_handlers(app)
     app.include_router(health.router)

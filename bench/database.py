@@ -15,11 +15,13 @@ from uuid import UUID
 
 import asyncpg
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.core.context import Actor, Context
 from app.db import migrations
 from app.db.session import create_database
+from app.domain.access.entities import Workspace
 from app.domain.access.schemas import ApiKeyCreate, UserCreate
 from app.domain.access.scopes import Scope
 from app.domain.access.service import ApiKeyService, UserService, WorkspaceService
@@ -114,6 +116,15 @@ def prepare(
     return asyncio.run(_seed(kind, url, customers, progress, needs))
 
 
+async def bench_workspace(session: AsyncSession) -> tuple[Workspace, str]:
+    """A workspace named "bench" and the secret of an admin key for it."""
+    workspace = await WorkspaceService(session, Actor.cli()).create("bench")
+    _, secret = await ApiKeyService(session, Context(workspace.id, Actor.cli())).create(
+        ApiKeyCreate(name="bench", scopes=[Scope.ADMIN])
+    )
+    return workspace, secret
+
+
 async def _seed(
     kind: str,
     url: str,
@@ -124,11 +135,8 @@ async def _seed(
     database = create_database(Settings(database_url=url), pooled=False)
     try:
         async with database.writer() as session, session.begin():
-            workspace = await WorkspaceService(session, Actor.cli()).create("bench")
+            workspace, secret = await bench_workspace(session)
             context = Context(workspace.id, Actor.cli())
-            _, secret = await ApiKeyService(session, context).create(
-                ApiKeyCreate(name="bench", scopes=[Scope.ADMIN])
-            )
             users = UserService(session, context)
             user_ids = []
             for i in range(SEEDED_USERS):

@@ -15,6 +15,12 @@ from app.domain.imports.entities import ImportChunk, ImportJob, ImportRowError
 from app.domain.interaction.entities import Interaction
 from app.domain.outbox.entities import DomainEvent
 from app.domain.pipeline.entities import Deal, DealContact, DealStageChange, Pipeline, Stage
+from app.domain.segment.entities import (
+    Segment,
+    SegmentMember,
+    SegmentMembershipChange,
+    SegmentSize,
+)
 from app.domain.webhook.entities import (
     DispatcherCursor,
     WebhookAttempt,
@@ -45,6 +51,10 @@ __all__ = [
     "Order",
     "OrderLine",
     "Pipeline",
+    "Segment",
+    "SegmentMember",
+    "SegmentMembershipChange",
+    "SegmentSize",
     "Stage",
     "User",
     "WebhookAttempt",

@@ -41,6 +41,7 @@ from app.domain.pipeline.schemas import (
     StageMove,
     StageUpdate,
 )
+from app.domain.segment.schemas import MemberChange, SegmentCreate, SegmentPreviewRequest
 from app.domain.webhook.schemas import WebhookCreate, WebhookUpdate
 from app.domain.workflow.schemas import DryRunRequest, RunRequest, WorkflowCreate, WorkflowUpdate
 from app.main import create_app
@@ -234,6 +235,10 @@ async def _stage_move_body(workspace: WorkspaceClient) -> Payload:
     return {"json": {"before": other}}
 
 
+async def _members_body(workspace: WorkspaceClient) -> Payload:
+    return {"json": {"customer_ids": [await _create(workspace, "/v1/customers", CustomerCreate)]}}
+
+
 async def _import_upload(_workspace: WorkspaceClient) -> Payload:
     csv = b"display_name\nImport Walk\n"
     return {"files": {"file": ("customers.csv", csv, "text/csv")}, "data": {"object": "customers"}}
@@ -279,6 +284,9 @@ MINIMAL_BODIES: dict[type[BaseModel] | str, BodyFactory] = {
     WorkflowUpdate: _json(lambda: {"name": _unique("workflow")}),
     DryRunRequest: _subject_body,
     RunRequest: _subject_body,
+    SegmentCreate: _json(lambda: {"name": _unique("segment"), "kind": "static"}),
+    SegmentPreviewRequest: _json(lambda: {"filter": {"field": "tags", "op": "is_set"}}),
+    MemberChange: _members_body,
 }
 
 
@@ -361,6 +369,10 @@ async def _create_delivery(workspace: WorkspaceClient) -> str:
     return await workspace.create(f"/v1/webhooks/{webhook_id}/test", {})
 
 
+async def _create_segment(workspace: WorkspaceClient) -> str:
+    return await _create(workspace, "/v1/segments", SegmentCreate)
+
+
 async def _create_import(workspace: WorkspaceClient) -> str:
     return await workspace.create("/v1/imports", await _import_upload(workspace))
 
@@ -386,6 +398,7 @@ FACTORIES: dict[str, Factory] = {
     "import_id": _create_import,
     "interaction_id": _create_interaction,
     "order_id": _create_order,
+    "segment_id": _create_segment,
     "pipeline_id": _create_pipeline,
     "stage_id": _create_stage,
     "deal_id": _create_deal,

@@ -3,6 +3,7 @@
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import and_, exists, select
 from sqlalchemy.sql.elements import ColumnElement
@@ -11,9 +12,11 @@ from app.core.values import normalise_phone
 from app.db.dialect import json_array_holds, json_array_non_empty
 from app.db.pagination import SortKey
 from app.domain.company.entities import Company
+from app.domain.customer.behaviours import behaviour_fields
 from app.domain.customer.entities import Customer, CustomerIdentity, FieldDefinition
 from app.domain.customer.identity import EMAIL, PHONE
 from app.domain.customer.schemas import FieldType
+from app.domain.segment.entities import SegmentMember
 from app.filters.fields import Expression, Field, FieldRegistry, Kind
 
 # Keys that may appear in a JSON path: those our schemas allow for sources and channels.
@@ -47,6 +50,18 @@ def has_identity(kind: str, value: str | None = None) -> ColumnElement[bool]:
             CustomerIdentity.workspace_id == Customer.workspace_id,
             CustomerIdentity.customer_id == Customer.id,
             CustomerIdentity.kind == kind,
+            *conditions,
+        )
+    )
+
+
+def in_segment(segment_id: UUID | None) -> ColumnElement[bool]:
+    """The customer is a member of the segment (of any segment, when None)."""
+    conditions = [SegmentMember.segment_id == segment_id] if segment_id is not None else []
+    return exists(
+        select(SegmentMember.customer_id).where(
+            SegmentMember.workspace_id == Customer.workspace_id,
+            SegmentMember.customer_id == Customer.id,
             *conditions,
         )
     )
@@ -136,6 +151,13 @@ def customer_fields(
         "tags": json_list(Customer.tags, dialect, None),
         "emails": _identity_list(EMAIL, to_sql=lambda value: str(value).casefold()),
         "phones": _identity_list(PHONE, to_sql=normalise_phone),
+        "segments": Field(
+            Kind.LIST,
+            element_kind=Kind.UUID,
+            has=lambda segment_id: in_segment(segment_id),
+            non_empty=lambda: in_segment(None),
+        ),
+        **behaviour_fields(),
     }
     fields.update({name: Field(Kind.TEXT, getattr(Customer, name)) for name in _TEXT_COLUMNS})
     fields.update(

@@ -149,7 +149,7 @@ class WorkflowEngine:
 
     async def match_events(self) -> int:
         async with self.sessions() as session, session.begin():
-            cursor = await claim_cursor(session, CURSOR)
+            cursor = await claim_cursor(session, CURSOR, from_start=_has_workflows)
             if cursor is None:
                 return 0  # another process is matching
             keys = await outbox_window(session, cursor, MATCH_BATCH)
@@ -445,6 +445,11 @@ class WorkflowEngine:
         run.next_attempt_at = None
         run.finished_at = now
         RUNS.labels(status).inc()
+
+
+async def _has_workflows(session: AsyncSession) -> bool:
+    found = select(Workflow.id).where(Workflow.trigger_type != SCHEDULE).limit(1)
+    return (await session.execute(found)).first() is not None
 
 
 def _run_row(run: WorkflowRun) -> dict[str, Any]:
