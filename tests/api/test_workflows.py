@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import select, update
 from standardwebhooks.webhooks import Webhook
@@ -15,6 +16,7 @@ from standardwebhooks.webhooks import Webhook
 from app.core.clock import utcnow
 from app.domain.interaction.service import announce_due_tasks
 from app.domain.outbox.entities import DomainEvent
+from app.domain.segment.worker import SegmentWorker
 from app.domain.webhook.dispatcher import Dispatcher
 from app.domain.webhook.entities import DispatcherCursor
 from app.domain.workflow.engine import CURSOR as ENGINE_CURSOR
@@ -940,3 +942,40 @@ async def test_erasing_a_customer_scrubs_their_runs(
             await session.execute(select(WorkflowRun).where(WorkflowRun.workspace_id == tenant.id))
         ).scalars()
         assert all("erase-me" not in str(run.event) for run in runs)
+
+
+async def test_entering_a_segment_starts_a_workflow(
+    client: AsyncClient, tenant: Tenant, engine: WorkflowEngine, app: FastAPI
+) -> None:
+    segment = await post_created(
+        client,
+        tenant,
+        "/v1/segments",
+        {
+            "name": "VIP",
+            "kind": "dynamic",
+            "filter": {"field": "tags", "op": "contains", "value": "vip"},
+        },
+    )
+    segments: SegmentWorker = app.state.segment_worker
+    while await segments.run_once():
+        pass
+    workflow = await create_workflow(
+        client,
+        tenant,
+        trigger={"event_type": "segment.entered"},
+        actions=[
+            {"type": "create_task", "title": "VIPになったお客様にお礼"},
+        ],
+    )
+    customer = await make_customer(client, tenant, tags=["vip"])
+    await drain(engine, finished(client, tenant, workflow))
+    [run] = await runs_of(client, tenant, workflow)
+    assert (run["status"], run["subject_id"]) == ("succeeded", customer["id"])
+    tasks = await client.get(
+        f"/v1/interactions?type=task&customer_id={customer['id']}", headers=tenant.headers
+    )
+    assert [task["subject"] for task in tasks.json()["data"]] == ["VIPになったお客様にお礼"]
+    [entered] = await read_feed(client, tenant, prefix="segment.entered")
+    assert entered["data"]["segment"]["id"] == segment["id"]
+    assert run["event_id"] == entered["id"]

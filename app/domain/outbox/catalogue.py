@@ -19,9 +19,13 @@ EVENT_TYPES: Mapping[str, str] = {
     "customer.updated": "customer",
     "customer.merged": "customer",
     "customer.deleted": "customer",
-    # Coming with segments, tiers and scores; accepted as triggers already.
+    # Coming with tiers and scores; accepted as triggers already.
     "customer.tier_changed": "customer",
     "customer.score_changed": "customer",
+    "segment.created": "segment",
+    "segment.updated": "segment",
+    "segment.deleted": "segment",
+    # About the customer who entered or left (data: {"segment", "customer"}).
     "segment.entered": "customer",
     "segment.exited": "customer",
     "company.created": "company",
