@@ -73,12 +73,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:
-    """Delivers webhooks and keeps segments current until SIGTERM or Ctrl-C; the delivery
-    round in progress finishes first."""
+    """Delivers webhooks, runs workflows and keeps segments current until SIGTERM or Ctrl-C;
+    the delivery round in progress finishes first."""
     import signal
 
     from app.domain.segment.worker import SegmentWorker
     from app.domain.webhook.dispatcher import Dispatcher
+    from app.domain.workflow.engine import WorkflowEngine
 
     configure_logging(settings.log_level)
 
@@ -90,6 +91,7 @@ def cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:
             timeout=settings.webhook_timeout_seconds,
             listen_engine=database.write_engine if not settings.is_sqlite else None,
             readers=database.reader,
+            companions=[WorkflowEngine(database.writer, readers=database.reader).run_once],
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -272,7 +274,7 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     serve.set_defaults(handler=cmd_serve)
 
     commands.add_parser(
-        "worker", help="deliver webhooks (any number may run beside `serve`)"
+        "worker", help="deliver webhooks, run workflows (any number may run beside `serve`)"
     ).set_defaults(handler=cmd_worker)
 
     commands.add_parser("migrate", help="upgrade the database schema").set_defaults(

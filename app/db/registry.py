@@ -27,6 +27,7 @@ from app.domain.webhook.entities import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from app.domain.workflow.entities import Workflow, WorkflowRun, WorkflowVersion
 
 __all__ = [
     "ApiKey",
@@ -59,5 +60,8 @@ __all__ = [
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",
+    "Workflow",
+    "WorkflowRun",
+    "WorkflowVersion",
     "Workspace",
 ]

@@ -17,6 +17,7 @@ from app.api.v1 import (
     segments,
     users,
     webhooks,
+    workflows,
     workspace,
 )
 
@@ -34,6 +35,7 @@ routers: list[APIRouter] = [
         fields,
         imports,
         webhooks,
+        workflows,
         workspace,
         api_keys,
         users,

@@ -15,7 +15,7 @@ import fnmatch
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,7 +23,7 @@ from uuid import UUID
 
 import orjson
 from prometheus_client import Counter, Gauge, Histogram
-from sqlalchemy import and_, exists, func, insert, not_, or_, select, tuple_
+from sqlalchemy import Row, and_, exists, func, insert, not_, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -119,6 +119,77 @@ def _retry_after(response: DeliveryResponse | None, now: datetime) -> float:
     return 0.0
 
 
+async def claim_cursor(
+    session: AsyncSession,
+    name: str,
+    *,
+    from_start: Callable[[AsyncSession], Awaitable[bool]] | None = None,
+) -> DispatcherCursor | None:
+    """The outbox reader's cursor `name`, locked until the transaction ends; None when another
+    process holds it.
+
+    A new cursor starts at the end of the outbox, unless `from_start` says the reader already
+    has something to serve (endpoints or workflows made before any reader ran: the app served
+    with its dispatcher off, workers started later); it then reads every event, and the reader
+    skips those older than what it serves.
+    """
+    postgres = session.bind is not None and session.bind.dialect.name == POSTGRESQL
+    stmt = select(DispatcherCursor).where(DispatcherCursor.name == name)
+    locked = stmt.with_for_update(skip_locked=True) if postgres else stmt
+    cursor = (await session.execute(locked)).scalar_one_or_none()
+    if cursor is not None:
+        return cursor
+    if (await session.execute(stmt)).scalar_one_or_none() is not None:
+        return None
+    last = None
+    if from_start is None or not await from_start(session):
+        last = (
+            await session.execute(
+                select(DomainEvent.transaction_id, DomainEvent.position)
+                .order_by(DomainEvent.transaction_id.desc(), DomainEvent.position.desc())
+                .limit(1)
+            )
+        ).first()
+    dialect = POSTGRESQL if postgres else "sqlite"
+    await session.execute(
+        insert_new(DispatcherCursor, dialect),
+        [
+            {
+                "name": name,
+                "transaction_id": last[0] if last else -1,
+                "position": last[1] if last else -1,
+                "next_sequence": 1,
+            }
+        ],
+    )
+    return (await session.execute(locked)).scalar_one_or_none()
+
+
+async def _has_endpoints(session: AsyncSession) -> bool:
+    return (await session.execute(select(WebhookEndpoint.id).limit(1))).first() is not None
+
+
+async def outbox_window(
+    session: AsyncSession, cursor: DispatcherCursor, limit: int
+) -> Sequence[Row[int, int, datetime]]:
+    """The keys (transaction, position, created_at) of the next events after `cursor`, in the
+    outbox's gap-free order. Keys only: most events concern workspaces the reader has nothing
+    for, whose payloads need not be read at all."""
+    window = (
+        select(DomainEvent.transaction_id, DomainEvent.position, DomainEvent.created_at)
+        .where(
+            tuple_(DomainEvent.transaction_id, DomainEvent.position)
+            > tuple_(cursor.transaction_id, cursor.position)
+        )
+        .order_by(DomainEvent.transaction_id, DomainEvent.position)
+        .limit(limit)
+    )
+    if session.bind is not None and session.bind.dialect.name == POSTGRESQL:
+        horizon = func.txid_snapshot_xmin(func.txid_current_snapshot())
+        window = window.where(DomainEvent.transaction_id < horizon)
+    return (await session.execute(window)).all()
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -132,8 +203,11 @@ class Dispatcher:
         poll_seconds: float = 1.0,
         listen_engine: AsyncEngine | None = None,
         readers: async_sessionmaker[AsyncSession] | None = None,
+        companions: Sequence[Callable[[], Awaitable[int]]] = (),
     ) -> None:
         self.sessions = sessions
+        # Other outbox readers (the workflow engine) run in the same loop, woken the same way.
+        self.companions = tuple(companions)
         # Looking for due work with a reader spares SQLite's single write lock when idle.
         self.readers = readers
         self.listen_engine = listen_engine
@@ -205,31 +279,22 @@ class Dispatcher:
         self._wake.clear()
 
     async def run_once(self) -> int:
-        return await self.fan_out() + await self.deliver_due()
+        busy = 0
+        for companion in self.companions:
+            try:
+                busy += await companion()
+            except Exception:
+                logger.exception("outbox companion round failed")
+        return busy + await self.fan_out() + await self.deliver_due()
 
     # Fan-out
 
     async def fan_out(self) -> int:
         async with self.sessions() as session, session.begin():
-            postgres = session.bind is not None and session.bind.dialect.name == POSTGRESQL
-            cursor = await self._cursor(session, postgres)
+            cursor = await claim_cursor(session, CURSOR, from_start=_has_endpoints)
             if cursor is None:
                 return 0  # another process is fanning out
-            # The window of events to handle now, by key only: most events concern workspaces
-            # without endpoints, whose payloads need not be read at all.
-            window = (
-                select(DomainEvent.transaction_id, DomainEvent.position, DomainEvent.created_at)
-                .where(
-                    tuple_(DomainEvent.transaction_id, DomainEvent.position)
-                    > tuple_(cursor.transaction_id, cursor.position)
-                )
-                .order_by(DomainEvent.transaction_id, DomainEvent.position)
-                .limit(FAN_OUT_BATCH)
-            )
-            if postgres:
-                horizon = func.txid_snapshot_xmin(func.txid_current_snapshot())
-                window = window.where(DomainEvent.transaction_id < horizon)
-            keys = (await session.execute(window)).all()
+            keys = await outbox_window(session, cursor, FAN_OUT_BATCH)
             if not keys:
                 return 0
             last_transaction, last_position, last_created = keys[-1]
@@ -264,43 +329,6 @@ class Dispatcher:
             cursor.position = last_position
             OUTBOX_LAG.set((now - last_created).total_seconds())
             return len(keys)
-
-    async def _cursor(self, session: AsyncSession, postgres: bool) -> DispatcherCursor | None:
-        """The shared cursor, locked; None when another process holds it."""
-        stmt = select(DispatcherCursor).where(DispatcherCursor.name == CURSOR)
-        locked = stmt.with_for_update(skip_locked=True) if postgres else stmt
-        cursor = (await session.execute(locked)).scalar_one_or_none()
-        if cursor is not None:
-            return cursor
-        if (await session.execute(stmt)).scalar_one_or_none() is not None:
-            return None
-        # First run. Without endpoints it starts at the end of the outbox: earlier events
-        # predate every endpoint to come. Endpoints made before any dispatcher ran (the app
-        # served with its dispatcher off, workers started later) get every event since their
-        # creation, so then it starts at the beginning.
-        has_endpoints = (await session.execute(select(WebhookEndpoint.id).limit(1))).first()
-        last = None
-        if has_endpoints is None:
-            last = (
-                await session.execute(
-                    select(DomainEvent.transaction_id, DomainEvent.position)
-                    .order_by(DomainEvent.transaction_id.desc(), DomainEvent.position.desc())
-                    .limit(1)
-                )
-            ).first()
-        dialect = POSTGRESQL if postgres else "sqlite"
-        await session.execute(
-            insert_new(DispatcherCursor, dialect),
-            [
-                {
-                    "name": CURSOR,
-                    "transaction_id": last[0] if last else -1,
-                    "position": last[1] if last else -1,
-                    "next_sequence": 1,
-                }
-            ],
-        )
-        return (await session.execute(locked)).scalar_one_or_none()
 
     @staticmethod
     def _delivery_row(
