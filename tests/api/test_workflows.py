@@ -657,6 +657,15 @@ async def test_bad_definitions_are_refused_with_their_place(
         foreign_endpoint = await post_created(
             client, other_tenant, "/v1/webhooks", {"url": receiver.url, "event_types": ["x.y"]}
         )
+    foreign_segment = await post_created(
+        client, other_tenant, "/v1/segments", {"name": "theirs", "kind": "static"}
+    )
+    dynamic_segment = await post_created(
+        client,
+        tenant,
+        "/v1/segments",
+        {"name": "dynamic", "kind": "dynamic", "filter": {"field": "tags", "op": "is_set"}},
+    )
     customer_trigger = {"event_type": "customer.created"}
     cases: list[tuple[dict[str, Any], list[str | int], str]] = [
         (
@@ -670,10 +679,28 @@ async def test_bad_definitions_are_refused_with_their_place(
         (
             {
                 "trigger": customer_trigger,
-                "actions": [{"type": "add_to_segment", "segment_id": "x"}],
+                "actions": [{"type": "add_to_segment", "segment_id": foreign_segment["id"]}],
             },
-            ["body", "actions", 0],
-            "add_to_segment",
+            ["body", "actions", 0, "segment_id"],
+            "No segment with id",
+        ),
+        (
+            {
+                "trigger": customer_trigger,
+                "actions": [{"type": "remove_from_segment", "segment_id": dynamic_segment["id"]}],
+            },
+            ["body", "actions", 0, "segment_id"],
+            "Only static segments",
+        ),
+        (
+            {
+                "trigger": {
+                    "schedule": {"every": "day", "at": "09:00", "segment_id": foreign_segment["id"]}
+                },
+                "actions": [{"type": "add_tag", "tag": "x"}],
+            },
+            ["body", "trigger", "schedule", "segment_id"],
+            "No segment with id",
         ),
         (
             {
@@ -979,3 +1006,56 @@ async def test_entering_a_segment_starts_a_workflow(
     [entered] = await read_feed(client, tenant, prefix="segment.entered")
     assert entered["data"]["segment"]["id"] == segment["id"]
     assert run["event_id"] == entered["id"]
+
+
+async def test_segment_actions_and_a_schedule_over_a_segment(
+    client: AsyncClient, tenant: Tenant, engine: WorkflowEngine
+) -> None:
+    invited = await post_created(client, tenant, "/v1/segments", {"name": "招待", "kind": "static"})
+    waiting = await post_created(
+        client, tenant, "/v1/segments", {"name": "順番待ち", "kind": "static"}
+    )
+    moved = await create_workflow(
+        client,
+        tenant,
+        trigger={"event_type": "customer.created"},
+        conditions={"field": "tags", "op": "contains", "value": "vip"},
+        actions=[
+            {"type": "remove_from_segment", "segment_id": waiting["id"]},
+            {"type": "add_to_segment", "segment_id": invited["id"]},
+        ],
+    )
+    vip = await make_customer(client, tenant, tags=["vip"])
+    regular = await make_customer(client, tenant)
+    added = await client.post(
+        f"/v1/segments/{waiting['id']}/members",
+        json={"customer_ids": [regular["id"]]},
+        headers=tenant.headers,
+    )
+    assert added.status_code == 200, added.text
+    await drain(engine, finished(client, tenant, moved))
+    [run] = await runs_of(client, tenant, moved)
+    assert run["status"] == "succeeded", run
+    assert [step["result"]["changed"] for step in run["steps"]] == [False, True]
+    members = await client.get(f"/v1/segments/{invited['id']}/customers", headers=tenant.headers)
+    assert [c["id"] for c in members.json()["data"]] == [vip["id"]]
+
+    # Daily over the invited segment only: the regular customer is not greeted.
+    greeting = await create_workflow(
+        client,
+        tenant,
+        trigger={"schedule": {"every": "day", "at": "09:00", "segment_id": invited["id"]}},
+        actions=[{"type": "add_tag", "tag": "greeted"}],
+    )
+    async with tenant.database.writer() as session, session.begin():
+        await session.execute(
+            update(Workflow)
+            .where(Workflow.workspace_id == tenant.id, Workflow.id == uuid.UUID(greeting["id"]))
+            .values(next_run_at=utcnow() - timedelta(seconds=1), updated_at=Workflow.updated_at)
+        )
+    await drain(engine, finished(client, tenant, greeting))
+    await settle(engine)
+    runs = await runs_of(client, tenant, greeting)
+    assert [r["subject_id"] for r in runs] == [vip["id"]]
+    assert "greeted" in (await get_customer(client, tenant, vip["id"]))["tags"]
+    assert "greeted" not in (await get_customer(client, tenant, regular["id"]))["tags"]

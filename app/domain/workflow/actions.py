@@ -18,6 +18,7 @@ from app.domain.interaction.schemas import InteractionCreate, InteractionType
 from app.domain.interaction.service import InteractionService
 from app.domain.pipeline.schemas import DealUpdate
 from app.domain.pipeline.service import DealService
+from app.domain.segment.service import SegmentService
 from app.domain.webhook.service import WebhookService
 from app.domain.workflow.entities import Workflow
 from app.domain.workflow.schemas import parse_duration
@@ -26,6 +27,9 @@ from app.domain.workflow.templates import render
 CUSTOMER = "customer"
 DEAL = "deal"
 SCHEDULED_EVENT = "workflow.scheduled"
+_CUSTOMER_ACTIONS = frozenset(
+    {"add_tag", "remove_tag", "set_lifecycle_stage", "add_to_segment", "remove_from_segment"}
+)
 
 
 class ActionFailed(AppError):
@@ -57,6 +61,7 @@ class ActionRunner:
         self.customers = CustomerService(session, context)
         self.deals = DealService(session, context)
         self.interactions = InteractionService(session, context)
+        self.segments = SegmentService(session, context)
         # Endpoints were checked when saved; the dispatcher checks them again on delivery.
         self.webhooks = WebhookService(session, context, allow_private=True)
 
@@ -117,7 +122,7 @@ class ActionRunner:
                 else self._event_payload(facts, values)
             )
             planned.pop("template", None)
-        elif kind in ("add_tag", "remove_tag", "set_lifecycle_stage"):
+        elif kind in _CUSTOMER_ACTIONS:
             planned["customer_id"] = str(await self.customer_id(facts))
         elif kind == "set_field":
             planned[f"{facts.subject_type}_id"] = str(facts.subject_id)
@@ -173,6 +178,12 @@ class ActionRunner:
             return {**await self._update_subject(facts, owner_id=owner), "user_id": str(owner)}
         if kind in ("create_task", "create_interaction"):
             return await self._create_interaction(action, facts)
+        if kind in ("add_to_segment", "remove_from_segment"):
+            customer_id = await self.customer_id(facts)
+            members_changed, _ = await self.segments.change_members(
+                UUID(action["segment_id"]), [customer_id], adding=kind == "add_to_segment"
+            )
+            return {"customer_id": str(customer_id), "changed": members_changed > 0}
         if kind == "move_deal_stage":
             await self.deals.update(
                 facts.subject_id,

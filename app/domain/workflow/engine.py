@@ -32,6 +32,7 @@ from app.core.context import Actor, Context
 from app.core.errors import AppError, validation_message
 from app.db.dialect import POSTGRESQL
 from app.domain.customer.entities import Customer
+from app.domain.customer.filters import in_segment
 from app.domain.outbox.entities import DomainEvent
 from app.domain.outbox.service import EventRecorder
 from app.domain.webhook.dispatcher import claim_cursor, outbox_window
@@ -286,6 +287,8 @@ class WorkflowEngine:
             stmt = select(Customer.id).where(Customer.workspace_id == workflow.workspace_id)
             if condition is not None:
                 stmt = stmt.where(condition)
+            if segment_id := workflow.trigger["schedule"].get("segment_id"):
+                stmt = stmt.where(in_segment(UUID(segment_id)))
             if last is not None:
                 stmt = stmt.where(Customer.id > last)
             ids = list(

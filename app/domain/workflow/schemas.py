@@ -84,6 +84,9 @@ class Schedule(InputModel):
     at: LocalTime = Field(description="Local time, HH:MM", examples=["09:00"])
     timezone: TimeZone = Field(default="Asia/Tokyo", description="IANA time zone")
     weekday: Weekday | None = Field(default=None, description="Weekly schedules: which day")
+    segment_id: UUID | None = Field(
+        default=None, description="Only the members of this segment (and the conditions)"
+    )
 
     @model_validator(mode="after")
     def _weekday_for_weeks(self) -> Self:
@@ -170,6 +173,16 @@ class MoveDealStage(InputModel):
     stage_id: UUID
 
 
+class AddToSegment(InputModel):
+    type: Literal["add_to_segment"]
+    segment_id: UUID = Field(description="A static segment")
+
+
+class RemoveFromSegment(InputModel):
+    type: Literal["remove_from_segment"]
+    segment_id: UUID = Field(description="A static segment")
+
+
 class Wait(InputModel):
     type: Literal["wait"]
     duration: Duration = Field(examples=["30m", "2d"])
@@ -185,6 +198,8 @@ Action = Annotated[
     | CreateTask
     | CreateInteraction
     | MoveDealStage
+    | AddToSegment
+    | RemoveFromSegment
     | Wait,
     Field(discriminator="type"),
 ]

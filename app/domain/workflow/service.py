@@ -26,6 +26,7 @@ from app.domain.pipeline import schemas as pipeline_schemas
 from app.domain.pipeline.entities import Deal
 from app.domain.pipeline.filters import deal_fields
 from app.domain.pipeline.repository import DealRepository, StageRepository
+from app.domain.segment.repository import STATIC, SegmentRepository
 from app.domain.webhook.service import EndpointRepository
 from app.domain.workflow import schemas
 from app.domain.workflow.actions import CUSTOMER, DEAL, ActionRunner, RunFacts
@@ -304,6 +305,12 @@ class WorkflowService:
             else await self.definitions.for_object(customer_schemas.FieldObject.CUSTOMER)
         )
         problems: list[tuple[Loc, str]] = []
+        segments = SegmentRepository(self.session, workspace_id)
+        schedule = trigger.get("schedule") or {}
+        if schedule.get("segment_id"):
+            segment_loc: Loc = (*loc, "trigger", "schedule", "segment_id")
+            if await segments.get(UUID(schedule["segment_id"])) is None:
+                problems.append((segment_loc, f"No segment with id {schedule['segment_id']}."))
         for index, action in enumerate(definition["actions"]):
             at: Loc = (*loc, "actions", index)
             kind_of_action = action["type"]
@@ -337,6 +344,10 @@ class WorkflowService:
                             f"Expected one of the workspace's stages: {', '.join(allowed)}.",
                         )
                     )
+            elif kind_of_action in ("add_to_segment", "remove_from_segment"):
+                problems += await _segment_problems(
+                    segments, action["segment_id"], (*at, "segment_id")
+                )
             elif kind_of_action == "move_deal_stage":
                 if kind != DEAL:
                     problems.append(
@@ -366,6 +377,17 @@ class WorkflowService:
             data=schemas.Workflow.snapshot(workflow),
             changes=changes,
         )
+
+
+async def _segment_problems(
+    segments: SegmentRepository, segment_id: str, loc: Loc
+) -> list[tuple[Loc, str]]:
+    segment = await segments.get(UUID(segment_id))
+    if segment is None:
+        return [(loc, f"No segment with id {segment_id}.")]
+    if segment.kind != STATIC:
+        return [(loc, "Only static segments take members; a dynamic one follows its filter.")]
+    return []
 
 
 def _compact(part: dict[str, Any]) -> dict[str, Any]:
