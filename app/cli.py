@@ -72,9 +72,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:
-    """Delivers webhooks until SIGTERM or Ctrl-C; the round in progress finishes first."""
+    """Delivers webhooks and keeps insight scores fresh until SIGTERM or Ctrl-C; the round in
+    progress finishes first."""
     import signal
+    from datetime import timedelta
 
+    from app.domain.insight.scoring import keep_fresh
     from app.domain.webhook.dispatcher import Dispatcher
 
     configure_logging(settings.log_level)
@@ -93,6 +96,15 @@ def cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         listener = asyncio.create_task(dispatcher.listen()) if dispatcher.listen_engine else None
+        insights = (
+            asyncio.create_task(
+                keep_fresh(
+                    database.writer, timedelta(seconds=settings.insights_refresh_seconds), stop
+                )
+            )
+            if settings.insights_refresh_seconds
+            else None
+        )
         try:
             while not stop.is_set():
                 if not await dispatcher.run_once():
@@ -100,6 +112,8 @@ def cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:
         finally:
             if listener is not None:
                 listener.cancel()
+            if insights is not None:
+                await insights
             await database.dispose()
 
     asyncio.run(work())
@@ -263,7 +277,8 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     serve.set_defaults(handler=cmd_serve)
 
     commands.add_parser(
-        "worker", help="deliver webhooks (any number may run beside `serve`)"
+        "worker",
+        help="deliver webhooks and recompute insight scores (any number may run beside `serve`)",
     ).set_defaults(handler=cmd_worker)
 
     commands.add_parser("migrate", help="upgrade the database schema").set_defaults(

@@ -7,6 +7,8 @@ statements; the LTV model reads the per-customer purchase summary (orders, first
 average order value) a page at a time, fits, and writes the predictions back.
 """
 
+import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
@@ -89,7 +91,8 @@ async def _fit_and_predict(
     age = np.array([max(_weeks(now, row[2]), 0.0) for row in rows])
     recency = np.minimum(recency, age)
     sample = _sample(len(rows))
-    fitted = fit_bgnbd(repeat[sample], recency[sample], age[sample])
+    # Fitting is CPU work: off the event loop, so a server keeps answering meanwhile.
+    fitted = await asyncio.to_thread(fit_bgnbd, repeat[sample], recency[sample], age[sample])
     bgnbd = {
         "r": fitted.model.r,
         "alpha": fitted.model.alpha,
@@ -110,7 +113,7 @@ async def _fit_and_predict(
             continue
         chosen = np.array(indexes, dtype=np.int64)[_sample(len(indexes))]
         spend = np.array([rows[i][5] for i in chosen], dtype=np.float64)
-        fit = fit_gamma_gamma(orders[chosen], spend)
+        fit = await asyncio.to_thread(fit_gamma_gamma, orders[chosen], spend)
         if fit.model.q <= 1:  # the mean spend would be infinite: not a usable fit
             continue
         spend_models[currency] = fit.model
@@ -164,10 +167,13 @@ async def _store(
 
 
 async def refresh_stale(
-    sessions: async_sessionmaker[AsyncSession], max_age: timedelta, now: datetime | None = None
+    sessions: async_sessionmaker[AsyncSession],
+    max_age: timedelta,
+    now: datetime | None = None,
+    limit: int = 5,
 ) -> int:
     """Recomputes, one transaction each, the workspaces whose scores are older than `max_age`
-    (at most a few per call, oldest first); returns how many."""
+    (at most `limit` per call, the stalest first); returns how many."""
     now = now or utcnow()
     async with sessions() as session:
         stmt = (
@@ -178,7 +184,7 @@ async def refresh_stale(
                 (InsightModel.claimed_at.is_(None)) | (InsightModel.claimed_at < now - LEASE),
             )
             .order_by(InsightModel.computed_at.nulls_first(), Workspace.id)
-            .limit(5)
+            .limit(limit)
         )
         due = list((await session.execute(stmt)).scalars())
     done = 0
@@ -194,3 +200,24 @@ async def refresh_stale(
         except Exception:
             logger.exception("insight recomputation failed", extra={"workspace": str(workspace_id)})
     return done
+
+
+async def keep_fresh(
+    sessions: async_sessionmaker[AsyncSession],
+    max_age: timedelta,
+    stop: asyncio.Event | None = None,
+    poll_seconds: float = 60.0,
+) -> None:
+    """The worker's schedule: every `poll_seconds`, recompute the workspaces gone stale."""
+    while stop is None or not stop.is_set():
+        try:
+            done = await refresh_stale(sessions, max_age)
+            if done:
+                logger.info("insights recomputed", extra={"workspaces": done})
+        except Exception:
+            logger.exception("insight refresh failed")
+        if stop is None:
+            await asyncio.sleep(poll_seconds)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), poll_seconds)
