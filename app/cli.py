@@ -208,7 +208,10 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.progress import Progress
 
+    from app.core.clock import utcnow
+    from app.domain.insight.scoring import recompute
     from app.seed import seed_companies, seed_customers
+    from app.seed_history import seed_orders
 
     console = Console(stderr=True)
 
@@ -238,6 +241,22 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> None:
                             company_ids=company_ids,
                             progress=lambda count: progress.advance(task, count),
                         )
+                if args.orders:
+                    history = progress.add_task("Seeding a year of orders", total=None)
+                    async with database.writer() as session, session.begin():
+                        found = await seed_orders(
+                            session,
+                            context,
+                            customers=args.customers,
+                            seed=args.seed,
+                            progress=lambda count: progress.advance(history, count),
+                        )
+                        await recompute(session, workspace.id, utcnow())
+                    console.print(
+                        f"Posted {found.orders} orders, {found.refunds} refunds, "
+                        f"{found.cancellations} cancellations and {found.surveys} surveys; "
+                        "insight scores computed."
+                    )
         finally:
             await database.dispose()
 
@@ -326,6 +345,11 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     seed.add_argument("--customers", type=int, default=1000)
     seed.add_argument("--companies", type=int, default=50)
     seed.add_argument("--seed", type=int, default=0, help="the same seed gives the same people")
+    seed.add_argument(
+        "--orders",
+        action="store_true",
+        help="also a year of their orders, refunds and surveys (for insights in a demo)",
+    )
     seed.set_defaults(handler=cmd_seed)
 
     openapi = commands.add_parser("openapi", help="export the OpenAPI document")

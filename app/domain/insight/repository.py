@@ -35,6 +35,9 @@ from app.domain.interaction.entities import Interaction
 COUNTED = ("completed", "partially_refunded")
 NET = Order.total - Order.refunded_total
 PROMOTER, DETRACTOR = 9, 6  # NPS: 9–10 promote, 0–6 detract, 7–8 are passive
+# Orders closer together than this are one shopping trip, not a habit: a customer's usual
+# interval is never taken as shorter.
+MIN_INTERVAL_DAYS = 7.0
 
 
 def _period(column: Any, start: datetime | None, end: datetime | None) -> list[Any]:
@@ -340,10 +343,18 @@ class InsightRepository:
 
     def usual_interval(self, one_time_interval: float | None) -> ColumnElement[Any]:
         """A customer's usual days between orders: their own average, or for one-time buyers
-        (and repeat buyers whose orders fell on one moment) the workspace's median."""
-        fallback = literal(one_time_interval, Float) if one_time_interval is not None else None
+        the workspace's median; at least MIN_INTERVAL_DAYS."""
+        fallback = (
+            literal(max(one_time_interval, MIN_INTERVAL_DAYS), Float)
+            if one_time_interval is not None
+            else None
+        )
         own = Customer.average_days_between_orders
-        return case((and_(Customer.order_count >= 2, own > 0), own), else_=fallback)
+        return case(
+            (and_(Customer.order_count >= 2, own >= MIN_INTERVAL_DAYS), own),
+            (Customer.order_count >= 2, literal(MIN_INTERVAL_DAYS, Float)),
+            else_=fallback,
+        )
 
     def days_since_last_order(self, now: datetime) -> ColumnElement[float]:
         moment = literal(now, Customer.last_order_at.type)

@@ -124,8 +124,7 @@ async def _fit_and_predict(
             "customers": len(chosen),
             "converged": fit.converged,
         }
-    model = fitted.model if fitted.model.a > 1 else None
-    await _store(repository, rows, model, (repeat, recency, age, orders), spend_models)
+    await _store(repository, rows, fitted.model, (repeat, recency, age, orders), spend_models)
     return bgnbd, gamma_gamma
 
 
@@ -146,6 +145,7 @@ async def _store(
     repeat, recency, age, orders = arrays
     purchases = model.expected_purchases(WEEKS_PER_YEAR, repeat, recency, age)
     alive = model.probability_alive(repeat, recency, age)
+    usable = np.isfinite(purchases) & (purchases >= 0) & np.isfinite(alive)
     for start in range(0, len(rows), PAGE):
         batch = []
         for index in range(start, min(start + PAGE, len(rows))):
@@ -159,8 +159,8 @@ async def _store(
             batch.append(
                 {
                     "b_id": row[0],
-                    "b_ltv": round(float(purchases[index]) * spend),
-                    "b_alive": round(float(alive[index]), 6),
+                    "b_ltv": round(float(purchases[index]) * spend) if usable[index] else None,
+                    "b_alive": round(float(alive[index]), 6) if usable[index] else None,
                 }
             )
         await repository.store_predictions(batch)
