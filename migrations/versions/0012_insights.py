@@ -16,6 +16,7 @@ down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+
 def _customer_columns() -> list[sa.Column[object]]:
     return [
         sa.Column("rfm_recency", sa.SmallInteger(), nullable=True),
