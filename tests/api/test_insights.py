@@ -276,6 +276,8 @@ async def test_rfm_churn_risk_and_ltv(client: AsyncClient, tenant: Tenant) -> No
         "h": (5, 4, 2, "champions"),
         "g": (None, None, None, None),
     }
+    before = (await client.get(f"/v1/customers/{ids['a']}", headers=tenant.headers)).json()
+    assert (await client.post("/v1/insights/recompute", headers=tenant.headers)).status_code == 200
     for user, (recency, frequency, monetary, group) in expected.items():
         response = await client.get(f"/v1/customers/{ids[user]}", headers=tenant.headers)
         rfm = response.json()["metrics"]["rfm"]
@@ -285,6 +287,11 @@ async def test_rfm_churn_risk_and_ltv(client: AsyncClient, tenant: Tenant) -> No
             monetary,
             group,
         ), user
+
+    # Scores are derived figures: recomputing changes neither the version nor updated_at.
+    after = (await client.get(f"/v1/customers/{ids['a']}", headers=tenant.headers)).json()
+    assert (after["version"], after["updated_at"]) == (before["version"], before["updated_at"])
+    assert after["metrics"]["insights_computed_at"] > before["metrics"]["insights_computed_at"]
 
     rfm = await _get(client, tenant, "rfm")
     assert rfm["customers"] == 5

@@ -296,6 +296,8 @@ class InsightRepository:
                 rfm_monetary=scores.c.m,
                 rfm_group=group,
                 insights_computed_at=now,
+                # Derived figures, not a change of the record: lists by updated_at stay put.
+                updated_at=Customer.updated_at,
             )
             .execution_options(synchronize_session=False)
         )
@@ -316,6 +318,7 @@ class InsightRepository:
                 predicted_ltv_12m=None,
                 probability_alive=None,
                 insights_computed_at=now,
+                updated_at=Customer.updated_at,
             )
             .execution_options(synchronize_session=False)
         )
@@ -371,7 +374,7 @@ class InsightRepository:
         await self.session.execute(
             update(Customer)
             .where(Customer.workspace_id == self.workspace_id, Customer.order_count > 0)
-            .values(churn_risk=flag)
+            .values(churn_risk=flag, updated_at=Customer.updated_at)
             .execution_options(synchronize_session=False)
         )
 
@@ -507,7 +510,11 @@ class InsightRepository:
         stmt = (
             update(table)
             .where(table.c.workspace_id == self.workspace_id, table.c.id == bindparam("b_id"))
-            .values(predicted_ltv_12m=bindparam("b_ltv"), probability_alive=bindparam("b_alive"))
+            .values(
+                predicted_ltv_12m=bindparam("b_ltv"),
+                probability_alive=bindparam("b_alive"),
+                updated_at=table.c.updated_at,
+            )
         )
         await self.session.execute(stmt, list(rows))
 
