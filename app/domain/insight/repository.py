@@ -7,17 +7,22 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
+    BigInteger,
+    Column,
     Float,
+    MetaData,
     Table,
+    Uuid,
     and_,
-    bindparam,
     case,
     cast,
     distinct,
     func,
+    insert,
     literal,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -260,9 +265,18 @@ class InsightRepository:
 
     # Scoring (the worker)
 
-    async def score_rfm(self, now: datetime) -> int:
-        """Stores every customer's RFM scores and group in one statement; returns how many
-        customers with orders were scored. Customers without orders are cleared."""
+    async def stage_predictions(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Holds predictions (`id`, `ltv`, `alive`) in a temporary table until `score` writes
+        them with the other scores: one new row version per customer, not one per figure."""
+        await self.session.execute(text(f"DROP TABLE IF EXISTS {PREDICTION.name}"))
+        await self.session.run_sync(lambda sync: PREDICTION.create(sync.connection()))
+        for start in range(0, len(rows), PREDICTION_CHUNK):
+            await self.session.execute(insert(PREDICTION), rows[start : start + PREDICTION_CHUNK])
+
+    async def score(self, now: datetime, one_time_interval: float | None) -> int:
+        """Stores every customer's RFM scores and group, churn flag and the staged predictions
+        in one statement; returns how many customers with orders were scored. Customers without
+        orders are cleared."""
         shares = (
             select(
                 Customer.workspace_id.label("workspace_id"),
@@ -276,13 +290,19 @@ class InsightRepository:
             .where(Customer.workspace_id == self.workspace_id, Customer.order_count > 0)
             .subquery()
         )
-        scores = select(
-            shares.c.workspace_id,
-            shares.c.id,
-            _quintile(shares.c.r).label("r"),
-            _quintile(shares.c.f).label("f"),
-            _quintile(shares.c.m).label("m"),
-        ).subquery()
+        scores = (
+            select(
+                shares.c.workspace_id,
+                shares.c.id,
+                _quintile(shares.c.r).label("r"),
+                _quintile(shares.c.f).label("f"),
+                _quintile(shares.c.m).label("m"),
+                PREDICTION.c.ltv,
+                PREDICTION.c.alive,
+            )
+            .outerjoin(PREDICTION, PREDICTION.c.id == shares.c.id)
+            .subquery()
+        )
         group = case(
             {r * 10 + f: group.value for (r, f), group in GROUPS.items()},
             value=scores.c.r * 10 + scores.c.f,
@@ -295,6 +315,9 @@ class InsightRepository:
                 rfm_frequency=scores.c.f,
                 rfm_monetary=scores.c.m,
                 rfm_group=group,
+                churn_risk=case((self._at_risk(now, one_time_interval), True), else_=False),
+                predicted_ltv_12m=scores.c.ltv,
+                probability_alive=scores.c.alive,
                 insights_computed_at=now,
                 # Derived figures, not a change of the record: lists by updated_at stay put.
                 updated_at=Customer.updated_at,
@@ -302,6 +325,7 @@ class InsightRepository:
             .execution_options(synchronize_session=False)
         )
         scored = _affected(await self.session.execute(stmt))
+        await self.session.execute(text(f"DROP TABLE IF EXISTS {PREDICTION.name}"))
         await self.session.execute(
             update(Customer)
             .where(
@@ -367,15 +391,6 @@ class InsightRepository:
         return and_(
             Customer.order_count > 0,
             self.days_since_last_order(now) > 2 * self.usual_interval(one_time_interval),
-        )
-
-    async def store_churn_risk(self, now: datetime, one_time_interval: float | None) -> None:
-        flag = case((self._at_risk(now, one_time_interval), True), else_=False)
-        await self.session.execute(
-            update(Customer)
-            .where(Customer.workspace_id == self.workspace_id, Customer.order_count > 0)
-            .values(churn_risk=flag, updated_at=Customer.updated_at)
-            .execution_options(synchronize_session=False)
         )
 
     def _value_at_risk(self, one_time_interval: float | None) -> ColumnElement[Any]:
@@ -503,21 +518,6 @@ class InsightRepository:
         rows = await self.session.execute(stmt.order_by(Customer.id).limit(limit))
         return [tuple(row) for row in rows.all()]  # type: ignore[misc]
 
-    async def store_predictions(self, rows: Sequence[dict[str, Any]]) -> None:
-        if not rows:
-            return
-        table = cast_table(Customer)
-        stmt = (
-            update(table)
-            .where(table.c.workspace_id == self.workspace_id, table.c.id == bindparam("b_id"))
-            .values(
-                predicted_ltv_12m=bindparam("b_ltv"),
-                probability_alive=bindparam("b_alive"),
-                updated_at=table.c.updated_at,
-            )
-        )
-        await self.session.execute(stmt, list(rows))
-
     # The model row
 
     async def model(self) -> InsightModel | None:
@@ -541,6 +541,16 @@ class InsightRepository:
         return bool(_affected(await self.session.execute(stmt)))
 
 
+# Predictions of one recomputation, in the transaction's own temporary table.
+PREDICTION = Table(
+    "insight_prediction",
+    MetaData(),
+    Column("id", Uuid, primary_key=True),
+    Column("ltv", BigInteger),
+    Column("alive", Float),
+    prefixes=["TEMPORARY"],
+)
+PREDICTION_CHUNK = 10_000
 PERCENTILES = (("p25", 0.25), ("p50", 0.5), ("p75", 0.75), ("p90", 0.9))
 
 

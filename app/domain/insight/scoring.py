@@ -44,10 +44,9 @@ async def recompute(session: AsyncSession, workspace_id: UUID, now: datetime) ->
     transaction."""
     repository = InsightRepository(session, workspace_population(workspace_id))
     await repository.claim_model(now, now)
-    scored = await repository.score_rfm(now)
     interval = await repository.median_days_between_orders()
-    await repository.store_churn_risk(now, interval)
     bgnbd, gamma_gamma = await _fit_and_predict(repository, now)
+    scored = await repository.score(now, interval)
     model = await repository.model()
     assert model is not None  # claimed above
     model.computed_at = now
@@ -136,34 +135,32 @@ async def _store(
     spend_models: dict[str, GammaGamma],
 ) -> None:
     """Predicted 12-month value = expected orders × expected spend per order (the customer's
-    own average where no spend model fits their currency)."""
+    own average where no spend model fits their currency); staged for `score` to write."""
     if model is None or arrays is None:
-        await repository.store_predictions(
-            [{"b_id": row[0], "b_ltv": None, "b_alive": None} for row in rows]
-        )
+        await repository.stage_predictions([])
         return
     repeat, recency, age, orders = arrays
     purchases = model.expected_purchases(WEEKS_PER_YEAR, repeat, recency, age)
     alive = model.probability_alive(repeat, recency, age)
     usable = np.isfinite(purchases) & (purchases >= 0) & np.isfinite(alive)
-    for start in range(0, len(rows), PAGE):
-        batch = []
-        for index in range(start, min(start + PAGE, len(rows))):
-            row = rows[index]
-            spend_model = spend_models.get(row[4])
-            spend = (
-                float(spend_model.expected_spend(orders[index], row[5]))
-                if spend_model is not None
-                else float(row[5])
-            )
-            batch.append(
-                {
-                    "b_id": row[0],
-                    "b_ltv": round(float(purchases[index]) * spend) if usable[index] else None,
-                    "b_alive": round(float(alive[index]), 6) if usable[index] else None,
-                }
-            )
-        await repository.store_predictions(batch)
+    staged = []
+    for index, row in enumerate(rows):
+        if not usable[index]:
+            continue
+        spend_model = spend_models.get(row[4])
+        spend = (
+            float(spend_model.expected_spend(orders[index], row[5]))
+            if spend_model is not None
+            else float(row[5])
+        )
+        staged.append(
+            {
+                "id": row[0],
+                "ltv": round(float(purchases[index]) * spend),
+                "alive": round(float(alive[index]), 6),
+            }
+        )
+    await repository.stage_predictions(staged)
 
 
 async def refresh_stale(
