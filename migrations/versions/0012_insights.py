@@ -37,7 +37,14 @@ def upgrade() -> None:
     op.create_index(
         "ix_customer_rfm",
         "customer",
-        ["workspace_id", "rfm_recency", "rfm_frequency", "spent_currency", "total_spent"],
+        [
+            "workspace_id",
+            "rfm_recency",
+            "rfm_frequency",
+            "rfm_monetary",
+            "spent_currency",
+            "total_spent",
+        ],
         unique=False,
     )
     op.create_table(

@@ -55,6 +55,7 @@ class Customer(WorkspaceScoped, Timestamped, Versioned, Base):
             "workspace_id",
             "rfm_recency",
             "rfm_frequency",
+            "rfm_monetary",
             "spent_currency",
             "total_spent",
         ),

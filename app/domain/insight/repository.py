@@ -23,6 +23,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -84,67 +85,76 @@ class InsightRepository:
 
     # Summary
 
-    async def customer_count(self) -> int:
-        stmt = select(func.count()).where(*self.population.customers())
-        return int((await self.session.execute(stmt)).scalar_one())
-
-    async def new_customer_count(self, start: datetime | None, end: datetime | None) -> int:
-        stmt = select(func.count()).where(
-            *self.population.customers(),
-            Customer.first_order_at.is_not(None),
-            *_period(Customer.first_order_at, start, end),
-        )
-        return int((await self.session.execute(stmt)).scalar_one())
-
-    async def order_sums(
+    async def customer_figures(
         self, start: datetime | None, end: datetime | None
-    ) -> list[tuple[str, int, int]]:
-        """(currency, orders, net revenue) of counted orders in the period."""
-        stmt = (
-            select(Order.currency, func.count(), func.coalesce(func.sum(NET), 0))
-            .where(*self._counted_orders(start, end))
-            .group_by(Order.currency)
-        )
-        return [(c, int(n), int(s)) for c, n, s in (await self.session.execute(stmt)).all()]
-
-    async def buyers(self, start: datetime | None, end: datetime | None) -> tuple[int, int, int]:
-        """(customers with an order, those with two or more, their orders) in the period."""
-        per_customer = (
-            select(Order.customer_id, func.count().label("orders"))
-            .where(*self._counted_orders(start, end), Order.customer_id.is_not(None))
-            .group_by(Order.customer_id)
-            .subquery()
-        )
-        stmt = select(
-            func.count(),
-            func.coalesce(func.sum(case((per_customer.c.orders >= 2, 1), else_=0)), 0),
-            func.coalesce(func.sum(per_customer.c.orders), 0),
-        )
-        active, repeat, orders = (await self.session.execute(stmt)).one()
-        return int(active), int(repeat), int(orders)
-
-    async def lifetime_values(self) -> list[tuple[str, int, int, float | None, int]]:
-        """Per currency: (currency, customers with orders, their total spent, average predicted
-        12-month LTV, customers with a prediction)."""
+    ) -> list[tuple[str | None, int, int, int, int, float | None, int]]:
+        """Per currency spent in (None: no orders), in one pass over the customers: (currency,
+        customers, new customers in the period, customers with orders, their total spent,
+        average predicted 12-month value, customers with a prediction)."""
+        first = Customer.first_order_at
+        new = and_(first.is_not(None), *_period(first, start, end))
         stmt = (
             select(
                 Customer.spent_currency,
                 func.count(),
+                func.coalesce(func.sum(case((new, 1), else_=0)), 0),
+                func.coalesce(func.sum(case((Customer.order_count > 0, 1), else_=0)), 0),
                 func.coalesce(func.sum(Customer.total_spent), 0),
                 func.avg(Customer.predicted_ltv_12m),
                 func.count(Customer.predicted_ltv_12m),
             )
-            .where(
-                *self.population.customers(),
-                Customer.order_count > 0,
-                Customer.spent_currency.is_not(None),
-            )
+            .where(*self.population.customers())
             .group_by(Customer.spent_currency)
         )
         return [
-            (c, int(n), int(s), float(p) if p is not None else None, int(k))
-            for c, n, s, p, k in (await self.session.execute(stmt)).all()
+            (c, int(n), int(new), int(b), int(s), float(p) if p is not None else None, int(k))
+            for c, n, new, b, s, p, k in _rows(await self.session.execute(stmt))
         ]
+
+    async def order_figures(
+        self, start: datetime | None, end: datetime | None
+    ) -> tuple[list[tuple[str, int, int]], tuple[int, int, int]]:
+        """One pass over the period's counted orders: (currency, orders, net revenue) per
+        currency, and (customers with an order, those with two or more, their orders)."""
+        per_customer = (
+            select(
+                Order.customer_id.label("customer_id"),
+                Order.currency.label("currency"),
+                func.count().label("orders"),
+                func.sum(NET).label("revenue"),
+            )
+            .where(*self._counted_orders(start, end))
+            .group_by(Order.customer_id, Order.currency)
+            .cte("per_customer")
+        )
+        buyers = (
+            select(func.sum(per_customer.c.orders).label("orders"))
+            .where(per_customer.c.customer_id.is_not(None))
+            .group_by(per_customer.c.customer_id)
+            .subquery()
+        )
+        stmt = union_all(
+            select(
+                per_customer.c.currency,
+                func.sum(per_customer.c.orders),
+                func.sum(per_customer.c.revenue),
+                literal(None),
+            ).group_by(per_customer.c.currency),
+            select(
+                literal(None),
+                func.count(),
+                func.coalesce(func.sum(buyers.c.orders), 0),
+                func.coalesce(func.sum(case((buyers.c.orders >= 2, 1), else_=0)), 0),
+            ),
+        )
+        sums: list[tuple[str, int, int]] = []
+        active = repeat = orders = 0
+        for currency, first, second, third in _rows(await self.session.execute(stmt)):
+            if currency is None:
+                active, orders, repeat = int(first), int(second), int(third)
+            else:
+                sums.append((currency, int(first), int(second or 0)))
+        return sums, (active, repeat, orders)
 
     # NPS
 
@@ -233,35 +243,32 @@ class InsightRepository:
             *_period(Customer.first_order_at, start, end),
         ]
 
-    async def rfm_grid(
+    async def rfm_cells(
         self, start: datetime | None, end: datetime | None
-    ) -> list[tuple[int, int, str | None, int, int]]:
-        """(recency, frequency, currency, customers, total spent) from the stored scores."""
+    ) -> list[tuple[int, int, int, str | None, int, int]]:
+        """(recency, frequency, monetary, currency, customers, total spent) from the stored
+        scores, in one pass over the covering index."""
         stmt = (
             select(
                 Customer.rfm_recency,
                 Customer.rfm_frequency,
+                Customer.rfm_monetary,
                 Customer.spent_currency,
                 func.count(),
                 func.coalesce(func.sum(Customer.total_spent), 0),
             )
             .where(*self._scored(start, end))
-            .group_by(Customer.rfm_recency, Customer.rfm_frequency, Customer.spent_currency)
+            .group_by(
+                Customer.rfm_recency,
+                Customer.rfm_frequency,
+                Customer.rfm_monetary,
+                Customer.spent_currency,
+            )
         )
         return [
-            (int(r), int(f), c, int(n), int(s))
-            for r, f, c, n, s in _rows(await self.session.execute(stmt))
+            (int(r), int(f), int(m), c, int(n), int(s))
+            for r, f, m, c, n, s in _rows(await self.session.execute(stmt))
         ]
-
-    async def rfm_monetary(
-        self, start: datetime | None, end: datetime | None
-    ) -> list[tuple[int, int]]:
-        stmt = (
-            select(Customer.rfm_monetary, func.count())
-            .where(*self._scored(start, end))
-            .group_by(Customer.rfm_monetary)
-        )
-        return [(int(m), int(n)) for m, n in _rows(await self.session.execute(stmt))]
 
     # Scoring (the worker)
 

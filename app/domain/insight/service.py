@@ -84,18 +84,18 @@ class InsightService:
     async def summary(self, start: date | None, end: date | None) -> schemas.Summary:
         report = self._report(start, end)
         since, until = _start_of(start), _start_of(end)
-        sums = await self.repository.order_sums(since, until)
-        active, repeat, known_orders = await self.repository.buyers(since, until)
-        values = await self.repository.lifetime_values()
+        sums, (active, repeat, known_orders) = await self.repository.order_figures(since, until)
+        customers = await self.repository.customer_figures(since, until)
+        values = [row for row in customers if row[0] is not None and row[3]]
         (_, promoters, passives, detractors), *_ = await self.repository.nps_counts(
             since, until, by_month=False
         ) or [(None, 0, 0, 0)]
         nps = _nps(promoters, passives, detractors)
         return schemas.Summary(
             **report,
-            customers=await self.repository.customer_count(),
+            customers=sum(row[1] for row in customers),
             active_customers=active,
-            new_customers=await self.repository.new_customer_count(since, until),
+            new_customers=sum(row[2] for row in customers),
             revenue={currency: revenue for currency, _, revenue in sums},
             orders=sum(count for _, count, _ in sums),
             orders_by_currency={currency: count for currency, count, _ in sums},
@@ -104,12 +104,8 @@ class InsightService:
             },
             repeat_rate=_ratio(repeat, active),
             purchase_frequency=_ratio(known_orders, active),
-            average_ltv={currency: spent // count for currency, count, spent, _, _ in values},
-            average_predicted_ltv={
-                currency: int(predicted)
-                for currency, _, _, predicted, _ in values
-                if predicted is not None
-            },
+            average_ltv={row[0]: row[4] // row[3] for row in values},
+            average_predicted_ltv={row[0]: int(row[5]) for row in values if row[5] is not None},
             nps=nps.nps,
             nps_responses=nps.responses,
         )
@@ -174,9 +170,11 @@ class InsightService:
         since, until = _start_of(start), _start_of(end)
         grid: dict[Any, tuple[int, dict[str, int]]] = {}
         groups: dict[Any, tuple[int, dict[str, int]]] = {}
-        for recency, frequency, currency, count, spent in await self.repository.rfm_grid(
+        monetary: dict[int, int] = defaultdict(int)
+        for recency, frequency, score, currency, count, spent in await self.repository.rfm_cells(
             since, until
         ):
+            monetary[score] += count
             for key, table in (((recency, frequency), grid), (GROUPS[recency, frequency], groups)):
                 customers, money = table.get(key, (0, {}))
                 if currency is not None:
@@ -207,7 +205,7 @@ class InsightService:
             ],
             monetary=[
                 schemas.ScoreCount(score=score, customers=count)
-                for score, count in sorted(await self.repository.rfm_monetary(since, until))
+                for score, count in sorted(monetary.items())
             ],
         )
 
