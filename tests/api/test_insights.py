@@ -448,3 +448,12 @@ async def test_insights_are_per_workspace_and_need_their_scope(
         f"/v1/customers/{uuid.uuid4()}/recommendations", headers=tenant.headers
     )
     assert unknown.status_code == 404
+
+
+async def test_dates_are_days(client: AsyncClient, tenant: Tenant) -> None:
+    for value in ("0.0", "1700000000", "2026-1-1", "2026-02-30"):
+        response = await client.get(
+            "/v1/insights/summary", params={"from": value}, headers=tenant.headers
+        )
+        assert response.status_code == 422, value
+        assert response.json()["errors"][0]["loc"] == ["query", "from"]

@@ -1,10 +1,12 @@
 """Workspace insights: /v1/insights/... (scope insights:read)."""
 
+import re
 from datetime import date
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import Query
+from pydantic import BeforeValidator
 
 from app.api.deps import ReadUnit, Unit, WriteUnit
 from app.api.errors import problem_responses
@@ -15,8 +17,19 @@ from app.domain.insight.service import InsightService
 
 router = resource_router("/insights", "insights")
 
-From = Annotated[date | None, Query(alias="from", description="First day counted (UTC), inclusive")]
-To = Annotated[date | None, Query(description="Day after the last one counted (UTC), exclusive")]
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _day(value: object) -> object:
+    """Dates as YYYY-MM-DD only: pydantic would also read a number as a Unix time."""
+    if isinstance(value, str) and not _DAY.fullmatch(value):
+        raise ValueError("Expected a date as YYYY-MM-DD.")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_day)]
+From = Annotated[Day | None, Query(alias="from", description="First day counted (UTC), inclusive")]
+To = Annotated[Day | None, Query(description="Day after the last one counted (UTC), exclusive")]
 
 
 @router.get("/summary", summary="Customers, revenue, orders, AOV, repeat rate, LTV and NPS")
@@ -30,7 +43,7 @@ async def insights_summary(
 @router.get("/cohorts", summary="Retention and revenue per customer by first-order cohort")
 async def insights_cohorts(
     from_: Annotated[
-        date | None,
+        Day | None,
         Query(alias="from", description="First cohort's day; default: 12 months ago"),
     ] = None,
     to: To = None,
