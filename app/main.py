@@ -32,6 +32,7 @@ from app.config import Settings, get_settings
 from app.core.idempotency import IdempotencyStore
 from app.db.session import create_database
 from app.domain.imports.service import ImportRunner
+from app.domain.insight.scoring import keep_fresh
 from app.domain.interaction.service import announce_due_tasks
 from app.domain.segment.follow import install as follow_customer_changes
 from app.domain.segment.worker import SegmentWorker
@@ -84,6 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.dispatcher == "on":
             background.append(asyncio.create_task(dispatcher.run()))
             background.append(asyncio.create_task(segment_worker.run()))
+            if settings.insights_refresh_seconds:
+                refresh = timedelta(seconds=settings.insights_refresh_seconds)
+                background.append(asyncio.create_task(keep_fresh(database.writer, refresh)))
         # What startup built lives as long as the process: keep it out of every collection.
         gc.freeze()
         try:

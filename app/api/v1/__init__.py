@@ -11,6 +11,7 @@ from app.api.v1 import (
     events,
     fields,
     imports,
+    insights,
     interactions,
     orders,
     pipelines,
@@ -40,5 +41,7 @@ routers: list[APIRouter] = [
         api_keys,
         users,
         audit_log,
+        insights,
     )
 ]
+routers.append(insights.customer_router)
