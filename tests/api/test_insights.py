@@ -10,7 +10,7 @@ from httpx import AsyncClient
 
 from app.core.clock import utcnow
 from app.domain.access.scopes import Scope
-from tests.api.factories import make_customer, make_interaction
+from tests.api.factories import make_customer, make_interaction, post_created
 from tests.conftest import Tenant
 
 PERIOD = {"from": "2026-01-01", "to": "2026-04-01"}
@@ -457,3 +457,34 @@ async def test_dates_are_days(client: AsyncClient, tenant: Tenant) -> None:
         )
         assert response.status_code == 422, value
         assert response.json()["errors"][0]["loc"] == ["query", "from"]
+
+
+async def test_reports_over_a_segment_count_only_its_members(
+    client: AsyncClient, tenant: Tenant
+) -> None:
+    ids = await build_shop(client, tenant)
+    segment = await post_created(
+        client, tenant, "/v1/segments", {"name": "A と B", "kind": "static"}
+    )
+    added = await client.post(
+        f"/v1/segments/{segment['id']}/members",
+        json={"customer_ids": [ids["a"], ids["b"]]},
+        headers=tenant.headers,
+    )
+    assert added.status_code == 200, added.text
+    summary = await _get(client, tenant, "summary", segment_id=segment["id"], **PERIOD)
+    # A: 1000 + 3000 + 2000; B: 5000 + 4000 − 2000 refunded.
+    assert summary["revenue"] == {"JPY": 13000}
+    assert summary["orders"] == 5
+    assert (summary["customers"], summary["active_customers"]) == (2, 2)
+    assert summary["repeat_rate"] == 1.0
+    nps = await _get(client, tenant, "nps", segment_id=segment["id"], **PERIOD)
+    assert (nps["total"]["promoters"], nps["total"]["passives"]) == (1, 1)  # A 10, B 8
+
+    unknown = await client.get(
+        "/v1/insights/summary",
+        params={"segment_id": "01900000-0000-7000-8000-000000000000"},
+        headers=tenant.headers,
+    )
+    assert unknown.status_code == 404
+    assert unknown.headers["content-type"] == "application/problem+json"

@@ -30,17 +30,30 @@ def _day(value: object) -> object:
 Day = Annotated[date, BeforeValidator(_day)]
 From = Annotated[Day | None, Query(alias="from", description="First day counted (UTC), inclusive")]
 To = Annotated[Day | None, Query(description="Day after the last one counted (UTC), exclusive")]
+SegmentId = Annotated[UUID | None, Query(description="Only this segment's members")]
 
 
-@router.get("/summary", summary="Customers, revenue, orders, AOV, repeat rate, LTV and NPS")
+@router.get(
+    "/summary",
+    responses=problem_responses(404),
+    summary="Customers, revenue, orders, AOV, repeat rate, LTV and NPS",
+)
 async def insights_summary(
-    from_: From = None, to: To = None, unit: Unit = ReadUnit(Scope.INSIGHTS_READ)
+    from_: From = None,
+    to: To = None,
+    segment_id: SegmentId = None,
+    unit: Unit = ReadUnit(Scope.INSIGHTS_READ),
 ) -> schemas.Summary:
     """Orders count when they happened in [from, to); revenue is net of refunds."""
-    return await InsightService(unit.session, unit.context).summary(from_, to)
+    service = await InsightService.of(unit.session, unit.context, segment_id)
+    return await service.summary(from_, to)
 
 
-@router.get("/cohorts", summary="Retention and revenue per customer by first-order cohort")
+@router.get(
+    "/cohorts",
+    responses=problem_responses(404),
+    summary="Retention and revenue per customer by first-order cohort",
+)
 async def insights_cohorts(
     from_: Annotated[
         Day | None,
@@ -48,63 +61,97 @@ async def insights_cohorts(
     ] = None,
     to: To = None,
     period: schemas.CohortPeriod = schemas.CohortPeriod.MONTH,
+    segment_id: SegmentId = None,
     unit: Unit = ReadUnit(Scope.INSIGHTS_READ),
 ) -> schemas.Cohorts:
     """Customers grouped by the month (or quarter) of their first order in [from, to); for each
     following period, the share who ordered in it and the cumulative net revenue per customer."""
-    return await InsightService(unit.session, unit.context).cohorts(from_, to, period)
+    service = await InsightService.of(unit.session, unit.context, segment_id)
+    return await service.cohorts(from_, to, period)
 
 
-@router.get("/rfm", summary="The recency × frequency grid and the RFM groups")
+@router.get(
+    "/rfm",
+    responses=problem_responses(404),
+    summary="The recency × frequency grid and the RFM groups",
+)
 async def insights_rfm(
-    from_: From = None, to: To = None, unit: Unit = ReadUnit(Scope.INSIGHTS_READ)
+    from_: From = None,
+    to: To = None,
+    segment_id: SegmentId = None,
+    unit: Unit = ReadUnit(Scope.INSIGHTS_READ),
 ) -> schemas.Rfm:
     """From the stored scores (see `computed_at`); `from`/`to` restrict to customers whose first
     order is in the period."""
-    return await InsightService(unit.session, unit.context).rfm(from_, to)
+    service = await InsightService.of(unit.session, unit.context, segment_id)
+    return await service.rfm(from_, to)
 
 
-@router.get("/nps", summary="Promoters, passives, detractors and NPS by month")
+@router.get(
+    "/nps",
+    responses=problem_responses(404),
+    summary="Promoters, passives, detractors and NPS by month",
+)
 async def insights_nps(
-    from_: From = None, to: To = None, unit: Unit = ReadUnit(Scope.INSIGHTS_READ)
+    from_: From = None,
+    to: To = None,
+    segment_id: SegmentId = None,
+    unit: Unit = ReadUnit(Scope.INSIGHTS_READ),
 ) -> schemas.Nps:
     """From survey interactions with an `nps_score`, by when they occurred."""
-    return await InsightService(unit.session, unit.context).nps(from_, to)
+    service = await InsightService.of(unit.session, unit.context, segment_id)
+    return await service.nps(from_, to)
 
 
-@router.get("/churn-risk", summary="Customers past their usual purchase interval")
+@router.get(
+    "/churn-risk",
+    responses=problem_responses(404),
+    summary="Customers past their usual purchase interval",
+)
 async def insights_churn_risk(
     from_: From = None,
     to: To = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    segment_id: SegmentId = None,
     unit: Unit = ReadUnit(Scope.INSIGHTS_READ),
 ) -> schemas.ChurnRisk:
     """More than twice their own average days between orders since their last order (one-time
     buyers: twice the workspace's median), ranked by value at risk; `from`/`to` restrict to
     customers whose first order is in the period."""
-    return await InsightService(unit.session, unit.context).churn_risk(from_, to, limit)
+    service = await InsightService.of(unit.session, unit.context, segment_id)
+    return await service.churn_risk(from_, to, limit)
 
 
-@router.get("/ltv", summary="Historical and predicted 12-month LTV")
+@router.get(
+    "/ltv", responses=problem_responses(404), summary="Historical and predicted 12-month LTV"
+)
 async def insights_ltv(
     from_: From = None,
     to: To = None,
     limit: Annotated[int, Query(ge=1, le=200, description="Top customers by prediction")] = 10,
+    segment_id: SegmentId = None,
     unit: Unit = ReadUnit(Scope.INSIGHTS_READ),
 ) -> schemas.Ltv:
     """Distributions of total spent and of the predicted 12-month value (BG/NBD × Gamma-Gamma,
     fitted by the worker), per currency, with the model's parameters."""
-    return await InsightService(unit.session, unit.context).ltv(from_, to, limit)
+    service = await InsightService.of(unit.session, unit.context, segment_id)
+    return await service.ltv(from_, to, limit)
 
 
-@router.get("/products", summary="Top products and categories, and products bought together")
+@router.get(
+    "/products",
+    responses=problem_responses(404),
+    summary="Top products and categories, and products bought together",
+)
 async def insights_products(
     from_: From = None,
     to: To = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    segment_id: SegmentId = None,
     unit: Unit = ReadUnit(Scope.INSIGHTS_READ),
 ) -> schemas.Products:
-    return await InsightService(unit.session, unit.context).products(from_, to, limit)
+    service = await InsightService.of(unit.session, unit.context, segment_id)
+    return await service.products(from_, to, limit)
 
 
 @router.get("/model", summary="When the scores were computed, and the fitted parameters")

@@ -20,7 +20,7 @@ from app.domain.customer.entities import Customer
 class Population:
     workspace_id: UUID
     # A subquery of customer ids to restrict to (e.g. a segment's members); None: everyone.
-    customer_ids: Select[tuple[UUID]] | None = None
+    customer_ids: Select[Any] | None = None
 
     @property
     def restricted(self) -> bool:
@@ -51,6 +51,6 @@ def workspace_population(workspace_id: UUID) -> Population:
     return Population(workspace_id)
 
 
-def members_of(workspace_id: UUID, customer_ids: Select[tuple[UUID]]) -> Population:
+def members_of(workspace_id: UUID, customer_ids: Select[Any]) -> Population:
     """A population narrowed to `customer_ids` (a select of ids in this workspace)."""
     return Population(workspace_id, select(customer_ids.subquery().c[0]))

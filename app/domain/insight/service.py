@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.clock import utcnow
@@ -25,11 +26,13 @@ from app.domain.customer.entities import Customer
 from app.domain.customer.service import CustomerService
 from app.domain.insight import schemas
 from app.domain.insight.entities import InsightModel
-from app.domain.insight.population import Population, workspace_population
+from app.domain.insight.population import Population, members_of, workspace_population
 from app.domain.insight.products import ProductRepository
 from app.domain.insight.repository import InsightRepository
 from app.domain.insight.rfm import GROUPS, RfmGroup
 from app.domain.insight.scoring import recompute
+from app.domain.segment.entities import SegmentMember
+from app.domain.segment.repository import SegmentRepository
 
 MAX_COHORT_PERIODS = 60
 
@@ -64,6 +67,20 @@ def _period_number(moment: datetime, months: int) -> int:
 
 
 class InsightService:
+    @classmethod
+    async def of(
+        cls, session: AsyncSession, context: Context, segment_id: UUID | None
+    ) -> "InsightService":
+        """Reports over the workspace, or over a segment's members (404 for an unknown one)."""
+        if segment_id is None:
+            return cls(session, context)
+        await SegmentRepository(session, context.workspace_id).require(segment_id)
+        members = select(SegmentMember.customer_id).where(
+            SegmentMember.workspace_id == context.workspace_id,
+            SegmentMember.segment_id == segment_id,
+        )
+        return cls(session, context, members_of(context.workspace_id, members))
+
     def __init__(
         self, session: AsyncSession, context: Context, population: Population | None = None
     ) -> None:
