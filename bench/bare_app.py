@@ -49,6 +49,22 @@ INTERACTION: Table = Interaction.__table__  # type: ignore[assignment]
 DEAL: Table = Deal.__table__  # type: ignore[assignment]
 STAGE: Table = Stage.__table__  # type: ignore[assignment]
 BOARD_DEALS = 20
+# The segment preview scenario's filter (lapsed big spenders), as SQL written by hand.
+_LAPSED_BIG_SPENDERS = """
+FROM customer c
+WHERE c.workspace_id = :w AND c.total_spent > 50000
+  AND (SELECT count(*) FROM "order" o
+       WHERE o.workspace_id = c.workspace_id AND o.customer_id = c.id
+         AND o.status IN ('completed', 'partially_refunded')) >= 2
+  AND NOT EXISTS (SELECT 1 FROM "order" o
+       WHERE o.workspace_id = c.workspace_id AND o.customer_id = c.id
+         AND o.status IN ('completed', 'partially_refunded')
+         AND o.occurred_at >= now() - interval '90 days')
+"""
+PREVIEW_COUNT_SQL = text("SELECT count(*) " + _LAPSED_BIG_SPENDERS)
+PREVIEW_SAMPLE_SQL = text(
+    "SELECT c.* " + _LAPSED_BIG_SPENDERS + " ORDER BY c.created_at DESC, c.id DESC LIMIT 10"
+)
 # The pipeline reports as SQL aggregates (PostgreSQL only): what the database alone costs.
 # The insight scenarios' figures, as plain SQL: revenue and orders, buyers and repeat buyers
 # (summary); customers and revenue by first-order month and month of order (cohorts); the
@@ -335,6 +351,13 @@ def create_bare_app(settings: Settings | None = None) -> FastAPI:
         async with database.reader() as session:
             rows = await session.execute(FUNNEL_SQL, {"w": workspace_id, "p": pipeline_id})
             return {"stages": [dict(row) for row in rows.mappings()]}
+
+    @app.post("/w/{workspace_id}/segments/preview")
+    async def segment_preview(workspace_id: UUID) -> dict[str, Any]:
+        async with database.reader() as session:
+            count = await session.scalar(PREVIEW_COUNT_SQL, {"w": workspace_id})
+            rows = await session.execute(PREVIEW_SAMPLE_SQL, {"w": workspace_id})
+            return {"count": count, "sample": [dict(row) for row in rows.mappings()]}
 
     @app.get("/w/{workspace_id}/insights/{report}")
     async def insight(workspace_id: UUID, report: str, since: datetime) -> dict[str, Any]:

@@ -305,6 +305,49 @@ for _report, _months, _target, _what in (
         )
     )
 
+LAPSED_BIG_SPENDERS = {
+    "all": [
+        {"field": "orders", "op": "count_gte", "value": 2},
+        {
+            "field": "orders",
+            "op": "has_none",
+            "where": {"field": "occurred_at", "op": "within_last", "value": "90d"},
+        },
+        {"field": "metrics.total_spent", "op": "gt", "value": 50000},
+    ]
+}
+
+
+def segment_preview(ours: bool) -> RequestBuilder:
+    """POST …/segments/preview of the lapsed big spenders (count and a sample of 10)."""
+
+    def build(fixture: Fixture, _rng: random.Random) -> RequestSource:
+        if ours:
+            body = orjson.dumps({"filter": LAPSED_BIG_SPENDERS, "sample_size": 10})
+            request = Request("POST", "/v1/segments/preview", body)
+        else:
+            request = Request("POST", f"{bare_prefix(fixture)}/segments/preview", b"{}")
+        return lambda: request
+
+    return build
+
+
+register(
+    Scenario(
+        name="segments.preview",
+        summary="POST /v1/segments/preview: bought twice, nothing in 90 days, spent over "
+        "¥50,000 (two behaviour conditions over ~5 orders per customer); bare: the same SQL "
+        "written by hand",
+        ours=segment_preview(ours=True),
+        bare=segment_preview(ours=False),
+        min_ratio=None,
+        max_p50_ms={"postgresql": 1000.0},
+        connections=1,
+        databases=frozenset({"postgresql"}),
+        needs=frozenset({NEEDS_ORDERS}),
+    )
+)
+
 BATCH_SIZE = 1000
 UPSERTS = BATCH_SIZE // 2
 # New customers get numbers past the loaded ones, a block per request, never twice in one run.
