@@ -16,6 +16,7 @@ from app.db.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from app.db.session import Database
 from app.domain.access.scopes import Scope, grants
 from app.domain.access.service import Principal
+from app.domain.segment.worker import segment_work_waiting
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +90,11 @@ def _writing(scope: Scope) -> Callable[..., AsyncIterator[Unit]]:
                 await session.rollback()
                 raise
             # Commit before the response goes out, so a client that saw 2xx can read its write.
+            segments_changed = segment_work_waiting(session)
             await session.commit()
             request.app.state.dispatcher.wake()  # new events may be waiting for delivery
+            if segments_changed:
+                request.app.state.segment_worker.wake()
 
     open_write_unit.required_scope = scope  # type: ignore[attr-defined]
     return open_write_unit

@@ -12,15 +12,23 @@ from app.domain.customer.entities import (
     FieldDefinition,
 )
 from app.domain.imports.entities import ImportChunk, ImportJob, ImportRowError
+from app.domain.insight.entities import InsightModel
 from app.domain.interaction.entities import Interaction
 from app.domain.outbox.entities import DomainEvent
 from app.domain.pipeline.entities import Deal, DealContact, DealStageChange, Pipeline, Stage
+from app.domain.segment.entities import (
+    Segment,
+    SegmentMember,
+    SegmentMembershipChange,
+    SegmentSize,
+)
 from app.domain.webhook.entities import (
     DispatcherCursor,
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
 )
+from app.domain.workflow.entities import Workflow, WorkflowRun, WorkflowVersion
 
 __all__ = [
     "ApiKey",
@@ -40,14 +48,22 @@ __all__ = [
     "ImportJob",
     "ImportRowError",
     "InboundEvent",
+    "InsightModel",
     "Interaction",
     "Order",
     "OrderLine",
     "Pipeline",
+    "Segment",
+    "SegmentMember",
+    "SegmentMembershipChange",
+    "SegmentSize",
     "Stage",
     "User",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",
+    "Workflow",
+    "WorkflowRun",
+    "WorkflowVersion",
     "Workspace",
 ]

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, false, not_, or_, true
+from sqlalchemy import and_, exists, false, func, literal, not_, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.core.errors import ValidationFailed
@@ -26,6 +26,12 @@ _COMPARISONS = {
     "gt": operator.gt,
     "gte": operator.ge,
 }
+_COUNT_COMPARISONS = {
+    "count_gte": operator.ge,
+    "count_lte": operator.le,
+    "count_eq": operator.eq,
+}
+_WITHOUT_VALUE = frozenset({"is_set", "is_not_set", "has", "has_none"})
 _PERIOD = re.compile(r"^([1-9][0-9]{0,4})([hdwmy])$")
 
 
@@ -116,6 +122,12 @@ def _values(kind: Kind, value: Any, field: Field) -> list[Any]:
     return [field.to_sql(_scalar(kind, item, field)) for item in value]
 
 
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _Invalid("Expected a count: a whole number, 0 or more.")
+    return value
+
+
 def _definite(
     expression: ColumnElement[Any], condition: ColumnElement[bool]
 ) -> ColumnElement[bool]:
@@ -197,18 +209,58 @@ class _Compiler:
                 f"'{condition.op}' does not apply to {condition.field}; use one of: {allowed}.",
             )
             return false()
-        if condition.op in ("is_set", "is_not_set") and condition.value is not None:
+        if condition.op in _WITHOUT_VALUE and condition.value is not None:
             self.problems.add((*condition.path, "value"), f"'{condition.op}' takes no value.")
             return false()
+        if condition.where is not None and field.kind is not Kind.BEHAVIOUR:
+            self.problems.add(
+                (*condition.path, "where"),
+                "Only behaviours (orders, interactions, events) take a 'where' filter.",
+            )
+            return false()
         try:
+            if field.kind is Kind.BEHAVIOUR:
+                return self.behaviour(field, condition)
             if field.kind is Kind.LIST:
                 return _compile_list(field, condition.op, condition.value)
-            return _compile_scalar(field, condition.op, condition.value, self.now)
+            compiled = _compile_scalar(field, condition.op, condition.value, self.now)
+            return field.within(compiled) if field.within is not None else compiled
         except _Invalid as invalid:
             self.problems.add((*condition.path, "value"), invalid.message)
         except ValueError as error:  # a field's own conversion refused the value
             self.problems.add((*condition.path, "value"), str(error))
         return false()
+
+    def behaviour(self, field: Field, condition: Condition) -> ColumnElement[bool]:
+        """How many of the row's related rows (its orders, ...) meet `where`, compared."""
+        behaviour = field.behaviour
+        assert behaviour is not None
+        where: ColumnElement[bool] = true()
+        if condition.where is not None:
+            where = _Compiler(behaviour.fields, self.now, self.problems).node(condition.where)
+        matching = (behaviour.belongs(), where)
+        op = condition.op
+        if op.startswith("count_"):
+            count = _count(condition.value)
+            # Counts that only ask whether a row exists compile to EXISTS, which planners
+            # turn into a semi-join instead of counting per row.
+            if op == "count_gte" and count == 0:
+                return true()
+            if op == "count_gte" and count == 1:
+                op = "has"
+            elif op in ("count_lte", "count_eq") and count == 0:
+                op = "has_none"
+            else:
+                counted = (
+                    select(func.count())
+                    .select_from(behaviour.rows)
+                    .where(*matching)
+                    .scalar_subquery()
+                )
+                compared: ColumnElement[bool] = _COUNT_COMPARISONS[op](counted, count)
+                return compared
+        found = exists(select(literal(1)).select_from(behaviour.rows).where(*matching))
+        return found if op == "has" else not_(found)
 
 
 def compile_filter(

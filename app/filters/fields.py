@@ -20,6 +20,7 @@ class Kind(StrEnum):
     ENUM = "enum"
     UUID = "uuid"
     LIST = "list"
+    BEHAVIOUR = "behaviour"
 
 
 _COMMON = frozenset({"is_set", "is_not_set"})
@@ -36,7 +37,21 @@ OPERATORS: Mapping[Kind, frozenset[str]] = {
     Kind.ENUM: _EQUALITY,
     Kind.UUID: _EQUALITY,
     Kind.LIST: frozenset({"contains", "in", "all_of"}) | _COMMON,
+    Kind.BEHAVIOUR: frozenset({"has", "has_none", "count_gte", "count_lte", "count_eq"}),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Behaviour:
+    """Rows that belong to the filtered row, such as a customer's orders.
+
+    Conditions on them (`where`) are checked against `fields`; `rows` is the table, and
+    `belongs` the condition tying a row to the filtered row, so the subquery correlates.
+    """
+
+    fields: "FieldRegistry"
+    rows: Any
+    belongs: Callable[[], ColumnElement[bool]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +59,9 @@ class Field:
     """A filterable field.
 
     Scalar kinds compare `expression`. A LIST field instead gives `has(value)`, true when the
-    list holds `value`, and `non_empty`, true when it holds anything.
+    list holds `value`, and `non_empty`, true when it holds anything. A BEHAVIOUR field counts
+    rows of its `behaviour`. `within`, when set, wraps the compiled condition: a field of an
+    order's lines is true when some line meets it.
     """
 
     kind: Kind
@@ -54,6 +71,8 @@ class Field:
     has: Callable[[Any], ColumnElement[bool]] | None = None
     non_empty: Callable[[], ColumnElement[bool]] | None = None
     to_sql: Callable[[Any], Any] = field(default=lambda value: value)
+    behaviour: Behaviour | None = None
+    within: Callable[[ColumnElement[bool]], ColumnElement[bool]] | None = None
 
     @property
     def operators(self) -> frozenset[str]:

@@ -1,8 +1,9 @@
 """Parsing a filter document into nodes that remember where in the request they came from.
 
 A filter is `{"all": [...]}`, `{"any": [...]}`, `{"not": {...}}` or a condition
-`{"field": ..., "op": ..., "value": ...}`. Problems are collected with their JSON path, so the
-client learns every mistake at once, e.g. `["body", "filter", "all", 1, "op"]`.
+`{"field": ..., "op": ..., "value": ...}`; a condition on a behaviour (`orders`, `interactions`,
+`events`) may carry its own filter under `where`. Problems are collected with their JSON path, so
+the client learns every mistake at once, e.g. `["body", "filter", "all", 1, "op"]`.
 """
 
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ class Condition:
     value: Any
     has_value: bool
     path: Path
+    where: "Node | None" = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +78,7 @@ class _Parser:
                 self.problems.add(path, f"'{groups[0]}' must be the node's only key.")
                 return None
             return self._group(groups[0], raw[groups[0]], path, depth)
-        return self._condition(raw, path)
+        return self._condition(raw, path, depth)
 
     def _group(self, kind: str, raw: Any, path: Path, depth: int) -> Node | None:
         child_path = (*path, kind)
@@ -94,13 +96,16 @@ class _Parser:
         nodes = tuple(child for child in children if child is not None)
         return AllOf(nodes, path) if kind == "all" else AnyOf(nodes, path)
 
-    def _condition(self, raw: dict[str, Any], path: Path) -> Condition | None:
+    def _condition(self, raw: dict[str, Any], path: Path, depth: int) -> Condition | None:
         self.conditions += 1
         if self.conditions == MAX_CONDITIONS + 1:
             self.problems.add(path, f"A filter holds at most {MAX_CONDITIONS} conditions.")
-        unknown = sorted(set(raw) - {"field", "op", "value"})
+        unknown = sorted(set(raw) - {"field", "op", "value", "where"})
         for key in unknown:
-            self.problems.add((*path, key), "Unknown key; a condition has field, op and value.")
+            self.problems.add(
+                (*path, key), "Unknown key; a condition has field, op, value and where."
+            )
+        where = self.node(raw["where"], (*path, "where"), depth + 1) if "where" in raw else None
         field, op = raw.get("field"), raw.get("op")
         if not isinstance(field, str) or not field:
             self.problems.add((*path, "field"), "A condition needs a field name.")
@@ -108,7 +113,9 @@ class _Parser:
             self.problems.add((*path, "op"), "A condition needs an operator.")
         if unknown or not isinstance(field, str) or not isinstance(op, str):
             return None
-        return Condition(field, op, raw.get("value"), "value" in raw, path)
+        if "where" in raw and where is None:
+            return None
+        return Condition(field, op, raw.get("value"), "value" in raw, path, where)
 
 
 def parse_filter(raw: Any, path: Sequence[str | int], problems: FilterProblems) -> Node | None:

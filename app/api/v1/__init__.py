@@ -11,11 +11,14 @@ from app.api.v1 import (
     events,
     fields,
     imports,
+    insights,
     interactions,
     orders,
     pipelines,
+    segments,
     users,
     webhooks,
+    workflows,
     workspace,
 )
 
@@ -28,13 +31,17 @@ routers: list[APIRouter] = [
         interactions,
         deals,
         pipelines,
+        segments,
         companies,
         fields,
         imports,
         webhooks,
+        workflows,
         workspace,
         api_keys,
         users,
         audit_log,
+        insights,
     )
 ]
+routers.append(insights.customer_router)

@@ -27,6 +27,8 @@ from app.domain.customer.entities import Customer as CustomerEntity
 from app.domain.customer.schemas import Customer, CustomerCreate, CustomerMerge, CustomerUpdate
 from app.domain.customer.service import CustomerQuery, CustomerService
 from app.domain.interaction.timeline import EntryKind, TimelineService
+from app.domain.segment.schemas import CustomerSegment
+from app.domain.segment.service import SegmentService
 
 router = resource_router("/customers", "customers")
 
@@ -299,15 +301,17 @@ async def customer_timeline(
     kind: Annotated[
         str | None,
         Query(
-            pattern=r"^(interaction|order|event|deal|change)(,(interaction|order|event|deal|change))*$",
+            pattern=r"^(interaction|order|event|deal|segment|change)"
+            r"(,(interaction|order|event|deal|segment|change))*$",
             description="Only these kinds, comma-separated: "
-            "interaction, order, event, deal, change",
+            "interaction, order, event, deal, segment, change",
         ),
     ] = None,
     unit: Unit = ReadUnit(Scope.CUSTOMERS_READ),
 ) -> Timeline:
-    """Interactions, orders, refunds, cancellations, page views and other shop events, and the
-    record's own changes, in one list with one cursor (also those of customers merged in)."""
+    """Interactions, orders, refunds, cancellations, page views and other shop events, deal
+    stage moves, segments entered and left, and the record's own changes, in one list with one
+    cursor (also those of customers merged in)."""
     kinds = {EntryKind(value) for value in kind.split(",")} if kind else set()
     page = await TimelineService(unit.session, unit.context).page(
         customer_id, PageRequest(limit=limit, cursor=cursor), kinds
@@ -357,3 +361,20 @@ async def export_customer(
     customer_id: UUID, unit: Unit = ReadUnit(Scope.CUSTOMERS_READ)
 ) -> dict[str, Any]:
     return await CustomerService(unit.session, unit.context).export(customer_id)
+
+
+@router.get(
+    "/{customer_id}/segments",
+    responses=problem_responses(404),
+    summary="List the segments a customer is in",
+)
+async def list_customer_segments(
+    customer_id: UUID, unit: Unit = ReadUnit(Scope.SEGMENTS_READ)
+) -> list[CustomerSegment]:
+    memberships = await SegmentService(unit.session, unit.context).of_customer(customer_id)
+    return [
+        CustomerSegment(
+            id=segment.id, name=segment.name, kind=segment.kind, entered_at=member.entered_at
+        )
+        for segment, member in memberships
+    ]

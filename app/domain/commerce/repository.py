@@ -15,8 +15,9 @@ from app.domain.commerce.entities import InboundEvent, Order, OrderLine
 from app.domain.customer.entities import Customer
 
 WAITING = "waiting"
+FAILED = "failed"
 # Orders that count in a customer's figures.
-_COUNTED = ("completed", "partially_refunded")
+COUNTED_STATUSES = ("completed", "partially_refunded")
 
 
 class OrderRepository(WorkspaceRepository[Order]):
@@ -190,7 +191,7 @@ class MetricsRepository:
             .where(
                 Order.workspace_id == self.workspace_id,
                 Order.customer_id.in_(customer_ids),
-                Order.status.in_(_COUNTED),
+                Order.status.in_(COUNTED_STATUSES),
             )
             .group_by(Order.customer_id, Order.currency, Order.channel)
         )
@@ -212,7 +213,7 @@ class MetricsRepository:
             .where(
                 Order.workspace_id == self.workspace_id,
                 Order.customer_id.in_(customer_ids),
-                Order.status.in_(_COUNTED),
+                Order.status.in_(COUNTED_STATUSES),
                 OrderLine.category.is_not(None),
             )
             .group_by(Order.customer_id, OrderLine.category)

@@ -20,15 +20,20 @@ from app.db.pagination import Page, PageRequest
 from app.domain.commerce import schemas
 from app.domain.commerce.entities import InboundEvent, Order, OrderLine
 from app.domain.commerce.metrics import refresh_metrics
-from app.domain.commerce.repository import WAITING, InboundEventRepository, OrderRepository
+from app.domain.commerce.repository import (
+    FAILED,
+    WAITING,
+    InboundEventRepository,
+    OrderRepository,
+)
 from app.domain.customer.service import CustomerService, Reference
 from app.domain.outbox.service import EventRecorder, PendingEvent, changes_between
+from app.domain.outbox.touches import EVENTS, touch_customers
 
 MAX_AHEAD = timedelta(days=1)
 RESOLVE_ATTEMPTS = 3
 APPLIED = "applied"
 PROCESSING = "processing"
-FAILED = "failed"
 
 Loc = tuple[str | int, ...]
 
@@ -222,6 +227,16 @@ class IngestService:
         await self.session.flush()
         await self.inbound.release(work.failed)
         await self.inbound.record_outcomes(list(work.outcomes.values()))
+        touch_customers(
+            self.session,
+            self.context,
+            {
+                outcome["customer_id"]
+                for outcome in work.outcomes.values()
+                if outcome.get("customer_id")
+            },
+            [EVENTS],
+        )
         await self._record_order_events(work)
         await refresh_metrics(self.session, self.context.workspace_id, work.customers)
 

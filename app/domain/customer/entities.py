@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     Uuid,
@@ -48,6 +49,16 @@ class Customer(WorkspaceScoped, Timestamped, Versioned, Base):
         Index("ix_customer_owner", "workspace_id", "owner_id", "created_at", "id"),
         Index("ix_customer_stage", "workspace_id", "lifecycle_stage", "created_at", "id"),
         Index("ix_customer_name_key", "workspace_id", "name_key", "birthday"),
+        # The RFM grid is counted from the stored scores without reading the rows.
+        Index(
+            "ix_customer_rfm",
+            "workspace_id",
+            "rfm_recency",
+            "rfm_frequency",
+            "rfm_monetary",
+            "spent_currency",
+            "total_spent",
+        ),
     )
 
     family_name: Mapped[str | None] = mapped_column(String(100))
@@ -80,6 +91,16 @@ class Customer(WorkspaceScoped, Timestamped, Versioned, Base):
     favourite_category: Mapped[str | None] = mapped_column(String(100))
     favourite_channel: Mapped[str | None] = mapped_column(String(50))
 
+    # Scores relative to the workspace, recomputed by the worker (app/domain/insight).
+    rfm_recency: Mapped[int | None] = mapped_column(SmallInteger)
+    rfm_frequency: Mapped[int | None] = mapped_column(SmallInteger)
+    rfm_monetary: Mapped[int | None] = mapped_column(SmallInteger)
+    rfm_group: Mapped[str | None] = mapped_column(String(30))
+    churn_risk: Mapped[bool | None] = mapped_column(Boolean)
+    predicted_ltv_12m: Mapped[int | None] = mapped_column(BigInteger)
+    probability_alive: Mapped[float | None] = mapped_column(Float)
+    insights_computed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
     @property
     def metrics(self) -> dict[str, Any]:
         """The read-only purchase figures, as the API shows them."""
@@ -93,6 +114,16 @@ class Customer(WorkspaceScoped, Timestamped, Versioned, Base):
             "average_days_between_orders": self.average_days_between_orders,
             "favourite_category": self.favourite_category,
             "favourite_channel": self.favourite_channel,
+            "rfm": {
+                "recency": self.rfm_recency,
+                "frequency": self.rfm_frequency,
+                "monetary": self.rfm_monetary,
+                "group": self.rfm_group,
+            },
+            "churn_risk": self.churn_risk,
+            "predicted_ltv": self.predicted_ltv_12m,
+            "probability_alive": self.probability_alive,
+            "insights_computed_at": self.insights_computed_at,
         }
 
 

@@ -3,6 +3,7 @@
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import and_, exists, select
 from sqlalchemy.sql.elements import ColumnElement
@@ -11,9 +12,12 @@ from app.core.values import normalise_phone
 from app.db.dialect import json_array_holds, json_array_non_empty
 from app.db.pagination import SortKey
 from app.domain.company.entities import Company
+from app.domain.customer.behaviours import behaviour_fields
 from app.domain.customer.entities import Customer, CustomerIdentity, FieldDefinition
 from app.domain.customer.identity import EMAIL, PHONE
 from app.domain.customer.schemas import FieldType
+from app.domain.insight.rfm import RfmGroup
+from app.domain.segment.entities import SegmentMember
 from app.filters.fields import Expression, Field, FieldRegistry, Kind
 
 # Keys that may appear in a JSON path: those our schemas allow for sources and channels.
@@ -29,6 +33,14 @@ _METRICS: Mapping[str, tuple[str, Kind]] = {
     "average_days_between_orders": ("average_days_between_orders", Kind.NUMBER),
     "favourite_category": ("favourite_category", Kind.TEXT),
     "favourite_channel": ("favourite_channel", Kind.TEXT),
+    # Recomputed per workspace by the worker (app/domain/insight/scoring.py).
+    "rfm.recency": ("rfm_recency", Kind.NUMBER),
+    "rfm.frequency": ("rfm_frequency", Kind.NUMBER),
+    "rfm.monetary": ("rfm_monetary", Kind.NUMBER),
+    "churn_risk": ("churn_risk", Kind.BOOLEAN),
+    "predicted_ltv": ("predicted_ltv_12m", Kind.NUMBER),
+    "probability_alive": ("probability_alive", Kind.NUMBER),
+    "insights_computed_at": ("insights_computed_at", Kind.DATETIME),
 }
 _ADDRESS_PARTS = ("postal_code", "prefecture", "city", "country")
 _COMPANY_FIELDS: Mapping[str, tuple[str, Kind]] = {
@@ -47,6 +59,18 @@ def has_identity(kind: str, value: str | None = None) -> ColumnElement[bool]:
             CustomerIdentity.workspace_id == Customer.workspace_id,
             CustomerIdentity.customer_id == Customer.id,
             CustomerIdentity.kind == kind,
+            *conditions,
+        )
+    )
+
+
+def in_segment(segment_id: UUID | None) -> ColumnElement[bool]:
+    """The customer is a member of the segment (of any segment, when None)."""
+    conditions = [SegmentMember.segment_id == segment_id] if segment_id is not None else []
+    return exists(
+        select(SegmentMember.customer_id).where(
+            SegmentMember.workspace_id == Customer.workspace_id,
+            SegmentMember.customer_id == Customer.id,
             *conditions,
         )
     )
@@ -136,6 +160,13 @@ def customer_fields(
         "tags": json_list(Customer.tags, dialect, None),
         "emails": _identity_list(EMAIL, to_sql=lambda value: str(value).casefold()),
         "phones": _identity_list(PHONE, to_sql=normalise_phone),
+        "segments": Field(
+            Kind.LIST,
+            element_kind=Kind.UUID,
+            has=lambda segment_id: in_segment(segment_id),
+            non_empty=lambda: in_segment(None),
+        ),
+        **behaviour_fields(),
     }
     fields.update({name: Field(Kind.TEXT, getattr(Customer, name)) for name in _TEXT_COLUMNS})
     fields.update(
@@ -143,6 +174,9 @@ def customer_fields(
             f"metrics.{name}": Field(kind, getattr(Customer, column))
             for name, (column, kind) in _METRICS.items()
         }
+    )
+    fields["metrics.rfm.group"] = Field(
+        Kind.ENUM, Customer.rfm_group, options=frozenset(group.value for group in RfmGroup)
     )
     fields.update(
         {

@@ -46,6 +46,7 @@ from app.domain.customer.repository import CustomerRepository, FieldDefinitionRe
 from app.domain.interaction.repository import InteractionRepository
 from app.domain.outbox.service import EventRecorder, PendingEvent, changes_between, envelope
 from app.domain.pipeline.repository import DealRepository
+from app.domain.segment.repository import MemberRepository
 from app.filters.compiler import compile_filter
 
 Loc = tuple[str | int, ...]
@@ -443,7 +444,7 @@ class CustomerService:
 
     async def _move_references(self, merged_id: UUID, survivor_id: UUID) -> None:
         """Where everything that points at a merged customer moves to the survivor: redirects,
-        interactions, orders and shop events (deals and segments join here), then the
+        interactions, orders, shop events, deals and static segments, then the
         survivor's metrics are worked out again from all its orders."""
         await self.customers.redirect(merged_id, survivor_id)
         await InteractionRepository(self.session, self.context.workspace_id).move_customer(
@@ -453,10 +454,13 @@ class CustomerService:
         await refresh_metrics(self.session, self.context.workspace_id, [survivor_id])
 
     async def _commerce_references(self, customer_id: UUID, to_id: UUID | None) -> None:
-        """Orders, shop events and deals follow a merge. On deletion orders and deals stay,
-        without a customer (purchase totals remain as anonymous figures), and the person
-        leaves the deals' contacts."""
+        """Orders, shop events, deals and static segment memberships follow a merge. On
+        deletion orders and deals stay, without a customer (purchase totals remain as anonymous
+        figures), the person leaves the deals' contacts and every segment."""
         workspace_id = self.context.workspace_id
+        await MemberRepository(self.session, workspace_id, self._dialect()).release_customer(
+            customer_id, to_id
+        )
         await OrderRepository(self.session, workspace_id).move_customer(customer_id, to_id)
         await DealRepository(self.session, workspace_id).move_customer(customer_id, to_id)
         await InboundEventRepository(self.session, workspace_id, self._dialect()).move_customer(

@@ -1,5 +1,5 @@
 """A customer's whole story, newest first: interactions, orders, shop events, deal stage
-moves and changes.
+moves, segments entered and left, and changes.
 
 One keyset over every kind: each source contributes its newest rows after the cursor (served by
 its (workspace, customer, time) index), the union keeps the page, and each kind's rows are then
@@ -25,6 +25,7 @@ from app.domain.customer.repository import CustomerRepository
 from app.domain.interaction.entities import Interaction
 from app.domain.outbox.entities import DomainEvent
 from app.domain.pipeline.entities import Deal, DealStageChange
+from app.domain.segment.entities import Segment, SegmentMembershipChange
 
 CURSOR_KIND = "timeline"
 _ORDER_PLACED = "order.completed"  # shown as the order itself
@@ -35,6 +36,7 @@ class EntryKind(StrEnum):
     ORDER = "order"
     EVENT = "event"
     DEAL = "deal"
+    SEGMENT = "segment"
     CHANGE = "change"
 
 
@@ -152,6 +154,15 @@ class TimelineService:
                     DealStageChange.deal_id.in_(deals),
                 ],
             )
+        if kind is EntryKind.SEGMENT:
+            return (
+                SegmentMembershipChange,
+                SegmentMembershipChange.occurred_at,
+                [
+                    SegmentMembershipChange.workspace_id == self.workspace_id,
+                    SegmentMembershipChange.customer_id.in_(subjects),
+                ],
+            )
         return (
             DomainEvent,
             DomainEvent.created_at,
@@ -159,6 +170,8 @@ class TimelineService:
                 DomainEvent.workspace_id == self.workspace_id,
                 DomainEvent.subject_type == "customer",
                 DomainEvent.subject_id.in_(subjects),
+                # Segment entries come from the membership history, with the segment's name.
+                DomainEvent.type.not_like("segment.%"),
             ],
         )
 
@@ -173,7 +186,21 @@ class TimelineService:
             stmt = select(entity).where(conditions[0], entity.id.in_(ids))
             for row in (await self.session.execute(stmt)).scalars():
                 found[row.id] = _entry(kind, row)
+        await self._name_segments(
+            [entry for entry in found.values() if entry.kind is EntryKind.SEGMENT]
+        )
         return [found[entry_id] for _, entry_id in refs if entry_id in found]
+
+    async def _name_segments(self, entries: list[TimelineEntry]) -> None:
+        ids = {UUID(entry.data["segment_id"]) for entry in entries}
+        if not ids:
+            return
+        stmt = select(Segment.id, Segment.name).where(
+            Segment.workspace_id == self.workspace_id, Segment.id.in_(ids)
+        )
+        names = {row[0]: row[1] for row in (await self.session.execute(stmt)).all()}
+        for entry in entries:
+            entry.data["segment_name"] = names.get(UUID(entry.data["segment_id"]))
 
     @staticmethod
     def _decode(cursor: str | None) -> tuple[datetime, UUID] | None:
@@ -225,4 +252,7 @@ def _entry(kind: EntryKind, row: Any) -> TimelineEntry:
             "seconds_in_previous_stage": row.seconds_in_previous_stage,
         }
         return TimelineEntry(kind, row.id, "deal.stage_changed", row.changed_at, data)
+    if kind is EntryKind.SEGMENT:
+        data = {"segment_id": str(row.segment_id)}
+        return TimelineEntry(kind, row.id, f"segment.{row.change}", row.occurred_at, data)
     return TimelineEntry(kind, row.id, row.type, row.created_at, {"changes": row.changes})

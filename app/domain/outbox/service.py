@@ -13,6 +13,7 @@ from app.core.errors import ValidationFailed
 from app.db.pagination import Page, PageRequest
 from app.domain.outbox.entities import DomainEvent
 from app.domain.outbox.repository import DomainEventRepository
+from app.domain.outbox.touches import touch_by_event
 
 FEED_CURSOR_KIND = "feed"
 AFTER_LOC = ("query", "after")
@@ -63,6 +64,7 @@ class EventRecorder:
 
     def __init__(self, session: AsyncSession, context: Context) -> None:
         self.session = session
+        self.context = context
         self.events = DomainEventRepository(session, context.workspace_id)
         self.actor = context.actor
 
@@ -70,6 +72,15 @@ class EventRecorder:
         """Many events in one statement, after those already recorded (batch endpoints)."""
         if not pending:
             return
+        for event in pending:
+            touch_by_event(
+                self.session,
+                self.context,
+                event.type,
+                event.subject_type,
+                event.subject_id,
+                event.data,
+            )
         await self.session.flush()
         await self.events.insert_many(
             [
@@ -82,6 +93,8 @@ class EventRecorder:
                     "actor_kind": self.actor.kind,
                     "actor_api_key_id": self.actor.api_key_id,
                     "request_id": self.actor.request_id,
+                    "workflow_run_id": self.actor.workflow_run_id,
+                    "workflow_depth": self.actor.workflow_depth,
                 }
                 for event in pending
             ]
@@ -105,8 +118,11 @@ class EventRecorder:
             actor_kind=self.actor.kind,
             actor_api_key_id=self.actor.api_key_id,
             request_id=self.actor.request_id,
+            workflow_run_id=self.actor.workflow_run_id,
+            workflow_depth=self.actor.workflow_depth,
         )
         self.events.add(event)
+        touch_by_event(self.session, self.context, event_type, subject_type, subject_id, data)
         return event
 
 

@@ -1,0 +1,71 @@
+"""Every domain event type the service writes to the outbox, with the kind of its subject.
+
+Workflow triggers are checked against this list. A new event type is added here when the code
+starts emitting it.
+"""
+
+from collections.abc import Mapping
+
+# Event type -> subject_type of its outbox rows.
+EVENT_TYPES: Mapping[str, str] = {
+    "workspace.created": "workspace",
+    "workspace.updated": "workspace",
+    "api_key.created": "api_key",
+    "api_key.revoked": "api_key",
+    "user.created": "user",
+    "user.updated": "user",
+    "user.deleted": "user",
+    "customer.created": "customer",
+    "customer.updated": "customer",
+    "customer.merged": "customer",
+    "customer.deleted": "customer",
+    # Coming with tiers and scores; accepted as triggers already.
+    "customer.tier_changed": "customer",
+    "customer.score_changed": "customer",
+    "segment.created": "segment",
+    "segment.updated": "segment",
+    "segment.deleted": "segment",
+    # About the customer who entered or left (data: {"segment", "customer"}).
+    "segment.entered": "customer",
+    "segment.exited": "customer",
+    "company.created": "company",
+    "company.updated": "company",
+    "company.deleted": "company",
+    "field.created": "field",
+    "field.updated": "field",
+    "field.deleted": "field",
+    "interaction.created": "interaction",
+    "interaction.updated": "interaction",
+    "interaction.deleted": "interaction",
+    "task.due": "interaction",
+    "task.completed": "interaction",
+    "order.completed": "order",
+    "order.refunded": "order",
+    "order.cancelled": "order",
+    "pipeline.created": "pipeline",
+    "pipeline.updated": "pipeline",
+    "pipeline.deleted": "pipeline",
+    "stage.created": "stage",
+    "stage.updated": "stage",
+    "stage.moved": "stage",
+    "stage.deleted": "stage",
+    "deal.created": "deal",
+    "deal.updated": "deal",
+    "deal.stage_changed": "deal",
+    "deal.won": "deal",
+    "deal.lost": "deal",
+    "deal.deleted": "deal",
+    "import.created": "import",
+    "import.completed": "import",
+    "import.failed": "import",
+    "webhook.created": "webhook",
+    "webhook.updated": "webhook",
+    "webhook.deleted": "webhook",
+    "webhook.secret_rotated": "webhook",
+    "webhook.delivery_failed": "webhook",
+    "webhook.endpoint_disabled": "webhook",
+    "workflow.created": "workflow",
+    "workflow.updated": "workflow",
+    "workflow.deleted": "workflow",
+    "workflow.run_failed": "workflow",
+}

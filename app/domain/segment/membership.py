@@ -1,0 +1,228 @@
+"""Keeping dynamic segments in line with their filters, and announcing who entered or left.
+
+Three paths lead here: a unit of work that changed customers re-evaluates, before it commits,
+the segments those changes can affect for those customers alone; the worker recomputes a segment
+whose filter is new, and sweeps every dynamic segment now and then (a customer silently leaves
+"bought within 30 days" as time passes); static segments change by API. All of them end in
+`apply`, where the membership rows decide what really changed.
+"""
+
+from collections import defaultdict
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, Uuid, literal, select, union_all
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.clock import utcnow
+from app.core.context import Context
+from app.domain.customer import schemas as customer_schemas
+from app.domain.customer.entities import Customer
+from app.domain.customer.repository import CustomerRepository
+from app.domain.customer.service import CustomerService
+from app.domain.outbox.service import EventRecorder, PendingEvent
+from app.domain.outbox.touches import CUSTOMER, EVERYTHING
+from app.domain.segment.entities import Segment
+from app.domain.segment.repository import (
+    ENTERED,
+    EXITED,
+    MemberRepository,
+    SegmentRepository,
+)
+
+CHUNK = 500
+SEGMENTS = "segments"
+_BEHAVIOURS = frozenset(EVERYTHING - {CUSTOMER})
+
+
+def depends_on(raw_filter: Any) -> list[str]:
+    """What a (valid) filter reads: `orders`, `interactions`, `events` for behaviours,
+    `segments` for membership of other segments, and `customer` for everything else."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if not isinstance(node, dict):
+            return
+        for group in ("all", "any"):
+            for child in node.get(group, []):
+                walk(child)
+        if "not" in node:
+            walk(node["not"])
+        name = node.get("field")
+        if isinstance(name, str):
+            found.add(name if name in _BEHAVIOURS or name == SEGMENTS else CUSTOMER)
+
+    walk(raw_filter)
+    return sorted(found)
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    entering: Mapping[UUID, Collection[UUID]]  # segment id -> customer ids
+    leaving: Mapping[UUID, Collection[UUID]]
+
+
+class Membership:
+    def __init__(self, session: AsyncSession, context: Context) -> None:
+        self.session = session
+        self.context = context
+        workspace_id = context.workspace_id
+        bind = session.bind
+        self.dialect = bind.dialect.name if bind is not None else "sqlite"
+        self.segments = SegmentRepository(session, workspace_id)
+        self.members = MemberRepository(session, workspace_id, self.dialect)
+        self.customers = CustomerRepository(session, workspace_id)
+        self.customer_service = CustomerService(session, context)
+        self.events = EventRecorder(session, context)
+
+    async def condition(self, segment: Segment) -> ColumnElement[bool]:
+        return await self.customer_service.compile_filter(segment.filter, ("filter",))
+
+    async def follow(self, touched: Mapping[UUID, Collection[str]]) -> None:
+        """Re-evaluates, for the touched customers, each dynamic segment that reads what changed."""
+        segments = [
+            segment
+            for segment in await self.segments.dynamic()
+            if any(set(segment.depends_on) & set(kinds) for kinds in touched.values())
+        ]
+        if not segments:
+            return
+        conditions = {segment.id: await self.condition(segment) for segment in segments}
+        ids = sorted(touched)
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            # Locked in id order: a concurrent unit changing the same customer waits, then
+            # sees this one's members, so each change is announced once.
+            customers = await self.customers.get_many(chunk, lock=True)
+            checks = []
+            for segment in segments:
+                relevant = [
+                    customer_id
+                    for customer_id in customers
+                    if set(segment.depends_on) & set(touched[customer_id])
+                ]
+                if relevant:
+                    checks.append(
+                        select(literal(segment.id, Uuid).label("segment_id"), Customer.id).where(
+                            Customer.workspace_id == self.context.workspace_id,
+                            Customer.id.in_(relevant),
+                            conditions[segment.id],
+                        )
+                    )
+            if not checks:
+                continue
+            matching = {
+                (row[0], row[1]) for row in (await self.session.execute(union_all(*checks))).all()
+            }
+            current = await self.members.current([s.id for s in segments], list(customers))
+            await self.apply(
+                {segment.id: segment for segment in segments},
+                _changes(matching - current, current - matching),
+                customers,
+            )
+
+    async def apply(
+        self,
+        segments: Mapping[UUID, Segment],
+        changes: Changes,
+        customers: Mapping[UUID, Customer] | None = None,
+    ) -> tuple[int, int]:
+        """Writes the members, the history, the counts and the events; (entered, left)."""
+        now = utcnow()
+        history: list[dict[str, Any]] = []
+        announced: list[tuple[str, UUID, UUID]] = []
+        deltas: dict[UUID, int] = defaultdict(int)
+        for segment_id, customer_ids in changes.entering.items():
+            for customer_id in await self.members.add(segment_id, customer_ids, now):
+                announced.append((ENTERED, segment_id, customer_id))
+                deltas[segment_id] += 1
+        for segment_id, customer_ids in changes.leaving.items():
+            for customer_id in await self.members.remove(segment_id, customer_ids):
+                announced.append((EXITED, segment_id, customer_id))
+                deltas[segment_id] -= 1
+        if not announced:
+            return 0, 0
+        await self.segments.adjust_counts(deltas)
+        history = [
+            {
+                "segment_id": segment_id,
+                "customer_id": customer_id,
+                "change": change,
+                "occurred_at": now,
+            }
+            for change, segment_id, customer_id in announced
+        ]
+        await self.members.record_changes(history)
+        known = dict(customers or {})
+        missing = {customer_id for _, _, customer_id in announced} - set(known)
+        known.update(await self.customers.get_many(missing))
+        snapshots = {
+            customer_id: customer_schemas.Customer.snapshot(customer)
+            for customer_id, customer in known.items()
+        }
+        await self.events.record_many(
+            [
+                PendingEvent(
+                    f"segment.{change}",
+                    "customer",
+                    customer_id,
+                    {
+                        "segment": _segment_summary(segments[segment_id]),
+                        "customer": snapshots[customer_id],
+                    },
+                )
+                for change, segment_id, customer_id in announced
+                if customer_id in snapshots
+            ]
+        )
+        entered = sum(1 for change, _, _ in announced if change == ENTERED)
+        return entered, len(announced) - entered
+
+    async def recompute_chunk(
+        self, segment: Segment, after: UUID | None, *, leaving: bool
+    ) -> UUID | None:
+        """Brings one chunk of the segment in line with its filter, in customer id order;
+        returns the last id handled, or None when this pass is through."""
+        condition = await self.condition(segment)
+        if leaving:
+            stmt = select(Customer.id).where(
+                Customer.workspace_id == self.context.workspace_id,
+                self.members.is_member(segment.id),
+                ~condition,
+            )
+        else:
+            stmt = select(Customer.id).where(
+                Customer.workspace_id == self.context.workspace_id,
+                ~self.members.is_member(segment.id),
+                condition,
+            )
+        if after is not None:
+            stmt = stmt.where(Customer.id > after)
+        ids = list((await self.session.execute(stmt.order_by(Customer.id).limit(CHUNK))).scalars())
+        if not ids:
+            return None
+        customers = await self.customers.get_many(ids, lock=True)
+        found = [customer_id for customer_id in ids if customer_id in customers]
+        change = {segment.id: found}
+        await self.apply(
+            {segment.id: segment},
+            Changes(entering={} if leaving else change, leaving=change if leaving else {}),
+            customers,
+        )
+        return ids[-1]
+
+
+def _changes(entering: set[tuple[UUID, UUID]], leaving: set[tuple[UUID, UUID]]) -> Changes:
+    def by_segment(pairs: set[tuple[UUID, UUID]]) -> dict[UUID, list[UUID]]:
+        grouped: dict[UUID, list[UUID]] = defaultdict(list)
+        for segment_id, customer_id in sorted(pairs):
+            grouped[segment_id].append(customer_id)
+        return grouped
+
+    return Changes(entering=by_segment(entering), leaving=by_segment(leaving))
+
+
+def _segment_summary(segment: Segment) -> dict[str, Any]:
+    return {"id": str(segment.id), "name": segment.name, "kind": segment.kind}

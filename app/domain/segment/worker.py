@@ -1,0 +1,136 @@
+"""The segment worker: fills segments whose filter is new, sweeps the others now and then
+(time passing moves customers out of "bought within 30 days"), and keeps the daily sizes.
+
+Each chunk of a recomputation is a unit of work of its own, so a segment of a million customers
+never holds one long transaction; a worker that dies mid-way leaves the segment `computing`, and
+another takes it once the lease has passed.
+"""
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime, timedelta
+from typing import cast
+from uuid import UUID
+
+from sqlalchemy import Table, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.clock import utcnow
+from app.core.context import Actor, Context
+from app.domain.segment.entities import Segment, SegmentMember
+from app.domain.segment.membership import Membership
+from app.domain.segment.repository import READY, STATIC, SegmentRepository, due_for_work
+
+logger = logging.getLogger(__name__)
+
+_WORK_WAITING = "kokyaku.segment_work_waiting"
+LEASE = timedelta(minutes=5)
+ROUND_SIZE = 10
+IDLE_SECONDS = 30.0
+
+
+def note_segment_work(session: AsyncSession) -> None:
+    """This unit of work gave a segment a new filter: the worker should look after commit."""
+    session.info[_WORK_WAITING] = True
+
+
+def segment_work_waiting(session: AsyncSession) -> bool:
+    return bool(session.info.pop(_WORK_WAITING, False))
+
+
+class SegmentWorker:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], *, sweep_every: timedelta
+    ) -> None:
+        self.sessions = sessions
+        self.sweep_every = sweep_every
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """A segment's filter changed: look now rather than at the next round."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Rounds until cancelled; errors are logged and the loop goes on."""
+        while True:
+            self._wake.clear()
+            try:
+                while await self.run_once():
+                    pass
+            except Exception:
+                logger.exception("segment round failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=IDLE_SECONDS)
+
+    async def run_once(self) -> int:
+        """Brings the segments due now in line; how many it took."""
+        now = utcnow()
+        async with self.sessions() as session:
+            stmt = (
+                select(Segment.workspace_id, Segment.id, Segment.version, Segment.swept_at)
+                .where(due_for_work(now - self.sweep_every, now - LEASE))
+                .order_by(Segment.swept_at.is_not(None), Segment.swept_at)
+                .limit(ROUND_SIZE)
+            )
+            due = (await session.execute(stmt)).all()
+        taken = 0
+        for workspace_id, segment_id, version, swept_at in due:
+            if await self._claim(workspace_id, segment_id, swept_at, now):
+                taken += 1
+                await self._bring_in_line(workspace_id, segment_id, version)
+        return taken
+
+    async def _claim(
+        self, workspace_id: UUID, segment_id: UUID, swept_at: datetime | None, now: datetime
+    ) -> bool:
+        """Only one worker gets a segment: the one whose update still sees the old time."""
+        table = cast(Table, Segment.__table__)
+        seen = table.c.swept_at.is_(None) if swept_at is None else table.c.swept_at == swept_at
+        async with self.sessions() as session, session.begin():
+            result = await session.execute(
+                update(table)
+                .where(table.c.workspace_id == workspace_id, table.c.id == segment_id, seen)
+                .values(swept_at=now)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def _bring_in_line(self, workspace_id: UUID, segment_id: UUID, version: int) -> None:
+        context = Context(workspace_id, Actor.system())
+        for leaving in (False, True):
+            after: UUID | None = None
+            while True:
+                async with self.sessions() as session, session.begin():
+                    segment = await SegmentRepository(session, workspace_id).get(segment_id)
+                    if segment is None or segment.version != version:
+                        return  # deleted, or a newer filter: its own round follows
+                    if segment.kind == STATIC:
+                        break
+                    membership = Membership(session, context)
+                    after = await membership.recompute_chunk(segment, after, leaving=leaving)
+                if after is None:
+                    break
+        await self._finish(workspace_id, segment_id, version)
+
+    async def _finish(self, workspace_id: UUID, segment_id: UUID, version: int) -> None:
+        """Marks the segment ready (unless its filter changed meanwhile), recounts its members
+        and keeps today's size. Not a change of the definition: the version stays."""
+        async with self.sessions() as session, session.begin():
+            count = await session.scalar(
+                select(func.count()).where(
+                    SegmentMember.workspace_id == workspace_id,
+                    SegmentMember.segment_id == segment_id,
+                )
+            )
+            now = utcnow()
+            table = cast(Table, Segment.__table__)
+            mine = (table.c.workspace_id == workspace_id, table.c.id == segment_id)
+            await session.execute(update(table).where(*mine).values(member_count=int(count or 0)))
+            await session.execute(
+                update(table)
+                .where(*mine, table.c.version == version)
+                .values(status=READY, computed_at=now)
+            )
+            segments = SegmentRepository(session, workspace_id)
+            if await segments.get(segment_id) is not None:
+                await segments.record_size(segment_id, now.date(), int(count or 0))
