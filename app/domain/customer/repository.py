@@ -86,9 +86,12 @@ class CustomerRepository(WorkspaceRepository[Customer]):
         if not groups:
             return {}
         # One SELECT per kind and source, each with `value IN (...)`: a row-value IN over
-        # thousands of keys makes PostgreSQL's planner slow down quadratically, and SQLite uses
-        # no index at all for an OR of them. The literal `kind <> 'phone'` lets both use the
-        # partial unique index (a bound parameter proves nothing about the index's condition).
+        # thousands of keys makes PostgreSQL's planner slow down quadratically, and SQLite
+        # matches an OR of them only by workspace. The literal `kind <> 'phone'` lets the
+        # planners use the partial unique index (a bound parameter proves nothing about the
+        # index's condition); SQLite, without statistics, still prefers a walk of the
+        # workspace's identities for a long IN list, but looks up a few keys (one event) in
+        # the index.
         selects = [
             select(
                 CustomerIdentity.kind,
