@@ -8,7 +8,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -134,8 +134,11 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StaleDataError, _handle_stale)  # type: ignore[arg-type]
     app.add_exception_handler(OperationalError, _handle_database_unavailable)  # type: ignore[arg-type]
     # A connection the server closed (restart, failover, terminated backend) surfaces as an
-    # InterfaceError; the pool drops it and the next request gets a fresh one.
+    # InterfaceError, or as another driver error flagged as a disconnect; the pool drops it and
+    # the next request gets a fresh one.
     app.add_exception_handler(InterfaceError, _handle_database_unavailable)  # type: ignore[arg-type]
+    app.add_exception_handler(InternalError, _handle_database_unavailable)  # type: ignore[arg-type]
+    app.add_exception_handler(DBAPIError, _handle_database_error)  # type: ignore[arg-type]
     app.add_exception_handler(OSError, _handle_database_unavailable)  # type: ignore[arg-type]
 
 
@@ -159,6 +162,13 @@ async def _handle_stale(_request: Request, _error: StaleDataError) -> Response:
     return app_error_response(
         Conflict("The resource was changed by another request at the same time; retry.")
     )
+
+
+async def _handle_database_error(request: Request, error: DBAPIError) -> Response:
+    if error.connection_invalidated:
+        return await _handle_database_unavailable(request, error)
+    logger.error("database error", exc_info=error)  # a bug: a statement the database refused
+    return internal_error_response()
 
 
 async def _handle_database_unavailable(_request: Request, error: DBAPIError | OSError) -> Response:
