@@ -7,8 +7,8 @@ lifecycle, and behaviour conditions on orders), then measures, in this process:
 - follow: re-evaluating every segment for one customer, as a unit of work that changed the
   customer does before it commits (p50 and p99 over `--samples` random customers), against the
   same session reading that customer by primary key (the baseline);
-- sweep: the worker bringing every segment in line with its filter over all customers, from
-  empty (the first computation, which also announces each member), in seconds.
+- fill and sweep: the worker filling every new segment (silently), then sweeping all of them
+  again as it does periodically (re-evaluating each over all customers), in seconds.
 
 Targets (the segments issue, at 1,000,000 customers and 5,000,000 orders): follow under 20 ms p50
 with 50 segments; a full sweep of 50 segments under 2 minutes.
@@ -94,6 +94,12 @@ async def measure(url: str, workspace_id: UUID, segments: int, samples: int) -> 
         started = time.perf_counter()
         while await worker.run_once():
             pass
+        fill = time.perf_counter() - started
+        # Every segment due again at once: the periodic sweep, which finds the few changes.
+        sweeper = SegmentWorker(database.writer, sweep_every=timedelta(0))
+        started, swept = time.perf_counter(), 0
+        while swept < segments:
+            swept += await sweeper.run_once()
         sweep = time.perf_counter() - started
 
         async with database.reader() as session:
@@ -129,7 +135,8 @@ async def measure(url: str, workspace_id: UUID, segments: int, samples: int) -> 
         f"{'met' if follow_p50 < TARGET_FOLLOW_P50_MS else 'MISSED'}"
     )
     print(
-        f"  full sweep from empty: {sweep:.1f} s ({sweep / segments:.2f} s per segment); "
+        f"  first filling of every segment (silent): {fill:.1f} s; "
+        f"full sweep: {sweep:.1f} s ({sweep / segments:.2f} s per segment); "
         f"target < {TARGET_SWEEP_SECONDS:.0f} s: "
         f"{'met' if sweep < TARGET_SWEEP_SECONDS else 'MISSED'}"
     )

@@ -1,10 +1,11 @@
 """Keeping dynamic segments in line with their filters, and announcing who entered or left.
 
-Three paths lead here: a unit of work that changed customers re-evaluates, before it commits,
-the segments those changes can affect for those customers alone; the worker recomputes a segment
-whose filter is new, and sweeps every dynamic segment now and then (a customer silently leaves
-"bought within 30 days" as time passes); static segments change by API. All of them end in
-`apply`, where the membership rows decide what really changed.
+Three paths lead here. A unit of work that changed customers re-evaluates, before it commits,
+the segments those changes can affect, for those customers alone. The worker fills a new segment
+(silently: nobody entered because something happened), recomputes one whose filter changed
+(announcing the difference), and sweeps every dynamic segment now and then (a customer silently
+leaves "bought within 30 days" as time passes). Static segments change by API. All of them end
+in `apply`, where the membership rows decide what really changed.
 """
 
 from collections import defaultdict
@@ -33,6 +34,7 @@ from app.domain.segment.repository import (
 )
 
 CHUNK = 500
+FILL_CHUNK = 5000
 SEGMENTS = "segments"
 _BEHAVIOURS = frozenset(EVERYTHING - {CUSTOMER})
 
@@ -128,8 +130,11 @@ class Membership:
         segments: Mapping[UUID, Segment],
         changes: Changes,
         customers: Mapping[UUID, Customer] | None = None,
+        *,
+        announce: bool = True,
     ) -> tuple[int, int]:
-        """Writes the members, the history, the counts and the events; (entered, left)."""
+        """Writes the members and the counts, and unless told not to `announce` (a segment's
+        first filling), the history and the events; (entered, left)."""
         now = utcnow()
         history: list[dict[str, Any]] = []
         announced: list[tuple[str, UUID, UUID]] = []
@@ -145,6 +150,9 @@ class Membership:
         if not announced:
             return 0, 0
         await self.segments.adjust_counts(deltas)
+        entered = sum(1 for change, _, _ in announced if change == ENTERED)
+        if not announce:
+            return entered, len(announced) - entered
         history = [
             {
                 "segment_id": segment_id,
@@ -177,14 +185,14 @@ class Membership:
                 if customer_id in snapshots
             ]
         )
-        entered = sum(1 for change, _, _ in announced if change == ENTERED)
         return entered, len(announced) - entered
 
     async def recompute_chunk(
-        self, segment: Segment, after: UUID | None, *, leaving: bool
+        self, segment: Segment, after: UUID | None, *, leaving: bool, announce: bool
     ) -> UUID | None:
         """Brings one chunk of the segment in line with its filter, in customer id order;
-        returns the last id handled, or None when this pass is through."""
+        returns the last id handled, or None when this pass is through. A segment's first
+        filling (`announce` false) goes in larger chunks and announces nobody."""
         condition = await self.condition(segment)
         if leaving:
             stmt = select(Customer.id).where(
@@ -200,16 +208,20 @@ class Membership:
             )
         if after is not None:
             stmt = stmt.where(Customer.id > after)
-        ids = list((await self.session.execute(stmt.order_by(Customer.id).limit(CHUNK))).scalars())
+        size = CHUNK if announce else FILL_CHUNK
+        ids = list((await self.session.execute(stmt.order_by(Customer.id).limit(size))).scalars())
         if not ids:
             return None
-        customers = await self.customers.get_many(ids, lock=True)
-        found = [customer_id for customer_id in ids if customer_id in customers]
+        customers = await self.customers.get_many(ids, lock=True) if announce else None
+        found = [
+            customer_id for customer_id in ids if customers is None or customer_id in customers
+        ]
         change = {segment.id: found}
         await self.apply(
             {segment.id: segment},
             Changes(entering={} if leaving else change, leaving=change if leaving else {}),
             customers,
+            announce=announce,
         )
         return ids[-1]
 

@@ -107,7 +107,9 @@ class SegmentWorker:
                     if segment.kind == STATIC:
                         break
                     membership = Membership(session, context)
-                    after = await membership.recompute_chunk(segment, after, leaving=leaving)
+                    after = await membership.recompute_chunk(
+                        segment, after, leaving=leaving, announce=segment.computed_at is not None
+                    )
                 if after is None:
                     break
         await self._finish(workspace_id, segment_id, version)
