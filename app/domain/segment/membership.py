@@ -192,37 +192,47 @@ class Membership:
     ) -> UUID | None:
         """Brings one chunk of the segment in line with its filter, in customer id order;
         returns the last id handled, or None when this pass is through. A segment's first
-        filling (`announce` false) goes in larger chunks and announces nobody."""
+        filling (`announce` false) goes in larger chunks and announces nobody.
+
+        Entering walks the customers the filter matches and leaving walks the members, each
+        checked against the other side by key: no anti-join whose plan would hang on the
+        statistics of a membership table that just grew."""
         condition = await self.condition(segment)
-        if leaving:
-            stmt = select(Customer.id).where(
-                Customer.workspace_id == self.context.workspace_id,
-                self.members.is_member(segment.id),
-                ~condition,
-            )
-        else:
-            stmt = select(Customer.id).where(
-                Customer.workspace_id == self.context.workspace_id,
-                ~self.members.is_member(segment.id),
-                condition,
-            )
-        if after is not None:
-            stmt = stmt.where(Customer.id > after)
         size = CHUNK if announce else FILL_CHUNK
-        ids = list((await self.session.execute(stmt.order_by(Customer.id).limit(size))).scalars())
-        if not ids:
-            return None
-        customers = await self.customers.get_many(ids, lock=True) if announce else None
-        found = [
-            customer_id for customer_id in ids if customers is None or customer_id in customers
-        ]
-        change = {segment.id: found}
-        await self.apply(
-            {segment.id: segment},
-            Changes(entering={} if leaving else change, leaving=change if leaving else {}),
-            customers,
-            announce=announce,
-        )
+        workspace = Customer.workspace_id == self.context.workspace_id
+        if leaving:
+            ids = await self.members.ids_after(segment.id, after, size)
+            if not ids:
+                return None
+            matching = set(
+                (
+                    await self.session.execute(
+                        select(Customer.id).where(workspace, Customer.id.in_(ids), condition)
+                    )
+                ).scalars()
+            )
+            changed = [customer_id for customer_id in ids if customer_id not in matching]
+        else:
+            stmt = select(Customer.id).where(workspace, condition)
+            if after is not None:
+                stmt = stmt.where(Customer.id > after)
+            ids = list(
+                (await self.session.execute(stmt.order_by(Customer.id).limit(size))).scalars()
+            )
+            if not ids:
+                return None
+            current = {member for _, member in await self.members.current([segment.id], ids)}
+            changed = [customer_id for customer_id in ids if customer_id not in current]
+        if changed:
+            customers = await self.customers.get_many(changed, lock=True) if announce else None
+            found = [c for c in changed if customers is None or c in customers]
+            change = {segment.id: found}
+            await self.apply(
+                {segment.id: segment},
+                Changes(entering={} if leaving else change, leaving=change if leaving else {}),
+                customers,
+                announce=announce,
+            )
         return ids[-1]
 
 

@@ -133,6 +133,17 @@ class MemberRepository:
         )
         return {(row[0], row[1]) for row in (await self.session.execute(stmt)).all()}
 
+    async def ids_after(self, segment_id: UUID, after: UUID | None, limit: int) -> list[UUID]:
+        """The next `limit` members' ids after `after`, in id order."""
+        stmt = select(SegmentMember.customer_id).where(
+            SegmentMember.workspace_id == self.workspace_id,
+            SegmentMember.segment_id == segment_id,
+        )
+        if after is not None:
+            stmt = stmt.where(SegmentMember.customer_id > after)
+        stmt = stmt.order_by(SegmentMember.customer_id).limit(limit)
+        return list((await self.session.execute(stmt)).scalars())
+
     async def add(self, segment_id: UUID, customer_ids: Iterable[UUID], at: datetime) -> list[UUID]:
         rows = [
             {
