@@ -48,6 +48,8 @@ class Customer(WorkspaceScoped, Timestamped, Versioned, Base):
         Index("ix_customer_owner", "workspace_id", "owner_id", "created_at", "id"),
         Index("ix_customer_stage", "workspace_id", "lifecycle_stage", "created_at", "id"),
         Index("ix_customer_name_key", "workspace_id", "name_key", "birthday"),
+        Index("ix_customer_tier", "workspace_id", "tier", "id"),
+        Index("ix_customer_score", "workspace_id", "score", "id"),
     )
 
     family_name: Mapped[str | None] = mapped_column(String(100))
@@ -79,6 +81,12 @@ class Customer(WorkspaceScoped, Timestamped, Versioned, Base):
     average_days_between_orders: Mapped[float | None] = mapped_column(Float)
     favourite_category: Mapped[str | None] = mapped_column(String(100))
     favourite_channel: Mapped[str | None] = mapped_column(String(50))
+
+    # Loyalty tier and lead score, kept by the segment domain's rules (derived, like metrics).
+    tier: Mapped[str | None] = mapped_column(String(50))
+    tier_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    score: Mapped[int] = mapped_column(Integer, default=0)
+    score_breakdown: Mapped[list[dict[str, Any]]] = mapped_column(JsonDocument, default=list)
 
     @property
     def metrics(self) -> dict[str, Any]:
