@@ -10,12 +10,14 @@ expression reads the score written a moment before in the same transaction. A sc
 name neither `score` nor `tier`, and a tier not `tier`, so nothing goes round in circles.
 
 Decay: a rule with `half_life_days` whose filter is one behaviour condition (`orders`,
-`interactions`, `events`) counts `points × 0.5 ^ (age / half_life_days)`, truncated towards
-zero, where `age` is the time in days since the newest row meeting the condition's `where`.
+`interactions`, `events`) counts `points × 0.5 ^ (age / half_life_days)`, rounded to the
+nearest whole point (halves away from zero), where `age` is the time in days since the newest
+row meeting the condition's `where`.
 When no such row exists (e.g. `has_none`), the points count in full.
 """
 
 import logging
+import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -63,7 +65,8 @@ def decayed(points: int, newest: datetime | None, half_life_days: int | None, no
     if half_life_days is None or newest is None:
         return points
     age_days = max(0.0, (now - newest).total_seconds() / SECONDS_PER_DAY)
-    return int(points * 0.5 ** (age_days / half_life_days))
+    exact = points * 0.5 ** (age_days / half_life_days)
+    return int(math.copysign(math.floor(abs(exact) + 0.5), exact))
 
 
 @dataclass(frozen=True, slots=True)
