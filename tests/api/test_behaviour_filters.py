@@ -410,8 +410,20 @@ def _customer_condition(rng: random.Random) -> Filter:
             {"field": "metrics.total_spent", "op": "gt", "value": rng.choice((10_000, 50_000))},
             _behaviour_condition(rng),
             _behaviour_condition(rng),
+            _spent_condition(rng),
         ]
     )
+
+
+def _spent_condition(rng: random.Random) -> Filter:
+    condition: Filter = {
+        "field": "orders",
+        "op": rng.choice(("spent_gte", "spent_lte")),
+        "value": rng.choice((3_000, 12_500, 30_000, 60_000)),
+    }
+    if rng.random() < 0.7:
+        condition["where"] = _group(rng, _order_condition, 1)
+    return condition
 
 
 async def test_sql_agrees_with_a_plain_reading_of_random_filters(
