@@ -73,6 +73,8 @@ def _scalar(kind: Kind, value: Any, field: Field) -> Any:
         if not isinstance(value, str):
             raise _Invalid("Expected a string.")
         if field.options is not None and value not in field.options:
+            if not field.options:
+                raise _Invalid("No values are defined for this field yet.")
             raise _Invalid(f"Expected one of: {', '.join(sorted(field.options))}.")
         return value
     if kind is Kind.NUMBER:

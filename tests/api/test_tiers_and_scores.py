@@ -107,15 +107,22 @@ async def _customer(client: AsyncClient, tenant: Tenant, customer_id: str) -> di
     return body
 
 
-async def _sweep(app: FastAPI, *, every: timedelta | None = None) -> None:
+async def _sweep(app: FastAPI) -> None:
+    """What the worker does now: rules that changed, and sweeps that are due."""
     worker: SegmentWorker = app.state.segment_worker
-    if every is not None:
-        worker = SegmentWorker(worker.sessions, sweep_every=every)
-    for _ in range(20):
+    for _ in range(50):
         if not await worker.run_once():
             return
-        if every is not None:
-            return  # with a zero period everything is due again at once
+
+
+async def _sweep_again(app: FastAPI) -> None:
+    """A periodic sweep of every workspace (this test's among them): each was swept over a
+    second ago, so with a period of one second each is due once."""
+    await asyncio.sleep(1.1)
+    worker = SegmentWorker(app.state.segment_worker.sessions, sweep_every=timedelta(seconds=1))
+    for _ in range(50):
+        if not await worker.run_once():
+            return
 
 
 async def _changes(
@@ -200,7 +207,7 @@ async def test_tiers_follow_orders_and_refunds_in_the_same_request(
         "customer.tier_changed"
     ) == 3
     # A sweep finds nothing new, and announces nothing.
-    await _sweep(app, every=timedelta(0))
+    await _sweep_again(app)
     assert len(await _changes(client, tenant, "customer.tier_changed", "tier")) == 3
 
 
@@ -211,7 +218,7 @@ async def test_new_tiers_are_filled_by_the_worker_and_time_passing_drops_them(
     small = await make_customer(client, tenant, emails=["small@example.jp"])
     await _order(client, tenant, "big@example.jp", "b1", 150_000)
     await _order(client, tenant, "small@example.jp", "s1", 35_000)
-    # "Bought in the last hour": an order 59 minutes and 57 seconds ago soon stops counting.
+    # "Bought in the last hour": an order 59 minutes and 54 seconds ago soon stops counting.
     await post_created(
         client,
         tenant,
@@ -233,12 +240,12 @@ async def test_new_tiers_are_filled_by_the_worker_and_time_passing_drops_them(
     assert (await _customer(client, tenant, big["id"]))["tier"] == "gold"
     assert (await _customer(client, tenant, small["id"]))["tier"] == "silver"
 
-    await _order(client, tenant, "small@example.jp", "s2", 1_000, minutes=59, seconds=57)
+    await _order(client, tenant, "small@example.jp", "s2", 1_000, minutes=59, seconds=54)
     assert (await _customer(client, tenant, small["id"]))["tier"] == "hot"
-    await asyncio.sleep(3.5)
+    await asyncio.sleep(5.5)
     await _sweep(app)  # swept a moment ago: not due yet
     assert (await _customer(client, tenant, small["id"]))["tier"] == "hot"
-    await _sweep(app, every=timedelta(0))
+    await _sweep_again(app)
     assert (await _customer(client, tenant, small["id"]))["tier"] == "silver"
 
     # Deleting a tier moves its holders down, in the background.
@@ -322,8 +329,8 @@ async def test_scores_add_rule_points_with_decay_and_announce_threshold_crossing
         (lead["id"], 90, 40),
     ]
     # Sweeps re-score everyone; an unchanged score crosses nothing.
-    await _sweep(app, every=timedelta(0))
-    await _sweep(app, every=timedelta(0))
+    await _sweep_again(app)
+    await _sweep_again(app)
     assert len(await _changes(client, tenant, "customer.score_changed", "score")) == 3
     types = await _timeline_types(client, tenant, lead["id"])
     assert types.count("customer.score_changed") == 3
@@ -556,3 +563,34 @@ async def test_definitions_keep_versions_and_etags(client: AsyncClient, tenant: 
         "scoring_rule.created",
         "scoring_rule.updated",
     ]
+
+
+async def test_a_tier_may_ask_for_a_score_written_in_the_same_transaction(
+    app: FastAPI, client: AsyncClient, tenant: Tenant
+) -> None:
+    await post_created(
+        client, tenant, "/v1/scoring-rules", {"name": "料金", "points": 60, "filter": PRICING}
+    )
+    await post_created(
+        client,
+        tenant,
+        "/v1/tiers",
+        {
+            "key": "hot_lead",
+            "name": "見込み高",
+            "rank": 1,
+            "filter": {"field": "score", "op": "gte", "value": 50},
+        },
+    )
+    await _sweep(app)
+    lead = await make_customer(client, tenant, emails=["hot@example.jp"])
+    await _page_view(client, tenant, "hot@example.jp", "pv-1", "/pricing", minutes=5)
+    read = await _customer(client, tenant, lead["id"])
+    assert (read["score"], read["tier"]) == (60, "hot_lead")
+    # Once the last rule is deleted, a last sweep takes its points away.
+    rules = (await client.get("/v1/scoring-rules", headers=tenant.headers)).json()["data"]
+    response = await client.delete(f"/v1/scoring-rules/{rules[0]['id']}", headers=tenant.headers)
+    assert response.status_code == 204
+    await _sweep(app)
+    read = await _customer(client, tenant, lead["id"])
+    assert (read["score"], read["score_breakdown"], read["tier"]) == (0, [], None)

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, ClassVar, cast
 from uuid import UUID
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.db.dialect import insert_new
@@ -136,6 +136,17 @@ class StandingRepository:
         return list((await self.session.execute(stmt.order_by(Customer.id).limit(limit))).scalars())
 
 
-def due_settings(sweep_before: datetime) -> Any:
-    """Workspaces whose tiers and scores a worker should sweep now."""
-    return (StandingSettings.swept_at.is_(None)) | (StandingSettings.swept_at < sweep_before)
+def due_settings(sweep_before: datetime) -> ColumnElement[bool]:
+    """Workspaces whose tiers and scores a worker should sweep now: those whose rules changed,
+    and, every so often, those that have any rules (a workspace without rules has nothing
+    that time could change once its last change was swept)."""
+    has_rules = or_(
+        exists(select(Tier.id).where(Tier.workspace_id == StandingSettings.workspace_id)),
+        exists(
+            select(ScoringRule.id).where(ScoringRule.workspace_id == StandingSettings.workspace_id)
+        ),
+    )
+    return or_(
+        StandingSettings.swept_at.is_(None),
+        and_(StandingSettings.swept_at < sweep_before, has_rules),
+    )
