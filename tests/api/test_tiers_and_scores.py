@@ -556,41 +556,11 @@ async def test_definitions_keep_versions_and_etags(client: AsyncClient, tenant: 
     )
     assert cleared.status_code == 200, cleared.text
     assert cleared.json()["half_life_days"] is None
-    events = await read_feed(client, tenant, prefix="", at_least=4)
-    assert [e["type"] for e in events if e["type"].startswith(("tier.", "scoring_rule."))] == [
+    tier_events = await read_feed(client, tenant, prefix="tier.", at_least=2)
+    rule_events = await read_feed(client, tenant, prefix="scoring_rule.", at_least=2)
+    assert [e["type"] for e in tier_events + rule_events] == [
         "tier.created",
         "tier.updated",
         "scoring_rule.created",
         "scoring_rule.updated",
     ]
-
-
-async def test_a_tier_may_ask_for_a_score_written_in_the_same_transaction(
-    app: FastAPI, client: AsyncClient, tenant: Tenant
-) -> None:
-    await post_created(
-        client, tenant, "/v1/scoring-rules", {"name": "料金", "points": 60, "filter": PRICING}
-    )
-    await post_created(
-        client,
-        tenant,
-        "/v1/tiers",
-        {
-            "key": "hot_lead",
-            "name": "見込み高",
-            "rank": 1,
-            "filter": {"field": "score", "op": "gte", "value": 50},
-        },
-    )
-    await _sweep(app)
-    lead = await make_customer(client, tenant, emails=["hot@example.jp"])
-    await _page_view(client, tenant, "hot@example.jp", "pv-1", "/pricing", minutes=5)
-    read = await _customer(client, tenant, lead["id"])
-    assert (read["score"], read["tier"]) == (60, "hot_lead")
-    # Once the last rule is deleted, a last sweep takes its points away.
-    rules = (await client.get("/v1/scoring-rules", headers=tenant.headers)).json()["data"]
-    response = await client.delete(f"/v1/scoring-rules/{rules[0]['id']}", headers=tenant.headers)
-    assert response.status_code == 204
-    await _sweep(app)
-    read = await _customer(client, tenant, lead["id"])
-    assert (read["score"], read["score_breakdown"], read["tier"]) == (0, [], None)

@@ -137,6 +137,11 @@ class Standing:
         ids = [customer_id for customer_id in relevant if customer_id in customers]
         if not ids:
             return set()
+        # Once locked, what another unit committed meanwhile is what this one compares with,
+        # so a change is announced by one unit only.
+        for customer_id, stored in (await self.standing.current(ids)).items():
+            for name, value in stored.items():
+                set_committed_value(customers[customer_id], name, value)
         now = utcnow()
         fields = await self.customer_service.filter_fields()
         score_changes = await self._scores(ids, customers, rules, fields, now)

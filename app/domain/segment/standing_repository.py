@@ -129,6 +129,18 @@ class StandingRepository:
             stmt, [{f"b_{name}": value for name, value in row.items()} for row in rows]
         )
 
+    async def current(self, ids: Sequence[UUID]) -> dict[UUID, dict[str, Any]]:
+        """The stored tier and score columns, read from the rows themselves (not from objects
+        a session may have loaded before another unit changed them)."""
+        columns = ("tier", "tier_since", "score", "score_breakdown")
+        stmt = select(Customer.id, *(getattr(Customer, name) for name in columns)).where(
+            Customer.workspace_id == self.workspace_id, Customer.id.in_(ids)
+        )
+        return {
+            row[0]: dict(zip(columns, row[1:], strict=True))
+            for row in (await self.session.execute(stmt)).all()
+        }
+
     async def ids_after(self, after: UUID | None, limit: int) -> list[UUID]:
         stmt = select(Customer.id).where(Customer.workspace_id == self.workspace_id)
         if after is not None:
