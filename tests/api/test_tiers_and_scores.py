@@ -371,6 +371,30 @@ async def test_concurrent_orders_announce_a_new_tier_once(
     assert [new for _, _, new in changes] == ["silver", "gold"]
 
 
+async def test_concurrent_page_views_announce_a_crossing_once(
+    app: FastAPI, client: AsyncClient, tenant: Tenant
+) -> None:
+    response = await client.put(
+        "/v1/scoring-rules/thresholds", json={"thresholds": [50]}, headers=tenant.headers
+    )
+    assert response.status_code == 200
+    await post_created(
+        client, tenant, "/v1/scoring-rules", {"name": "料金", "points": 60, "filter": PRICING}
+    )
+    await _sweep(app)
+    lead = await make_customer(client, tenant, emails=["eager@example.jp"])
+    await asyncio.gather(
+        *(
+            _page_view(client, tenant, "eager@example.jp", f"pv-{n}", "/pricing", minutes=n)
+            for n in range(6)
+        )
+    )
+    assert (await _customer(client, tenant, lead["id"]))["score"] == 60
+    assert await _changes(client, tenant, "customer.score_changed", "score", 1) == [
+        (lead["id"], 0, 60)
+    ]
+
+
 async def test_segments_can_name_tiers_and_scores(
     app: FastAPI, client: AsyncClient, tenant: Tenant
 ) -> None:
