@@ -73,12 +73,14 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:
-    """Delivers webhooks and keeps segments current until SIGTERM or Ctrl-C; the delivery
-    round in progress finishes first."""
+    """Delivers webhooks, runs workflows, keeps segments current and insight scores fresh until
+    SIGTERM or Ctrl-C; the delivery round in progress finishes first."""
     import signal
 
+    from app.domain.insight.scoring import keep_fresh
     from app.domain.segment.worker import SegmentWorker
     from app.domain.webhook.dispatcher import Dispatcher
+    from app.domain.workflow.engine import WorkflowEngine
 
     configure_logging(settings.log_level)
 
@@ -90,6 +92,7 @@ def cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:
             timeout=settings.webhook_timeout_seconds,
             listen_engine=database.write_engine if not settings.is_sqlite else None,
             readers=database.reader,
+            companions=[WorkflowEngine(database.writer, readers=database.reader).run_once],
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -101,6 +104,15 @@ def cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:
                 database.writer, sweep_every=timedelta(seconds=settings.segment_sweep_seconds)
             ).run()
         )
+        insights = (
+            asyncio.create_task(
+                keep_fresh(
+                    database.writer, timedelta(seconds=settings.insights_refresh_seconds), stop
+                )
+            )
+            if settings.insights_refresh_seconds
+            else None
+        )
         try:
             while not stop.is_set():
                 if not await dispatcher.run_once():
@@ -109,6 +121,8 @@ def cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:
             segments.cancel()
             if listener is not None:
                 listener.cancel()
+            if insights is not None:
+                await insights
             await database.dispose()
 
     asyncio.run(work())
@@ -203,7 +217,10 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.progress import Progress
 
+    from app.core.clock import utcnow
+    from app.domain.insight.scoring import recompute
     from app.seed import seed_companies, seed_customers
+    from app.seed_history import seed_orders
 
     console = Console(stderr=True)
 
@@ -233,6 +250,22 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> None:
                             company_ids=company_ids,
                             progress=lambda count: progress.advance(task, count),
                         )
+                if args.orders:
+                    history = progress.add_task("Seeding a year of orders", total=None)
+                    async with database.writer() as session, session.begin():
+                        found = await seed_orders(
+                            session,
+                            context,
+                            customers=args.customers,
+                            seed=args.seed,
+                            progress=lambda count: progress.advance(history, count),
+                        )
+                        await recompute(session, workspace.id, utcnow())
+                    console.print(
+                        f"Posted {found.orders} orders, {found.refunds} refunds, "
+                        f"{found.cancellations} cancellations and {found.surveys} surveys; "
+                        "insight scores computed."
+                    )
         finally:
             await database.dispose()
 
@@ -272,7 +305,9 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     serve.set_defaults(handler=cmd_serve)
 
     commands.add_parser(
-        "worker", help="deliver webhooks (any number may run beside `serve`)"
+        "worker",
+        help="deliver webhooks, run workflows, keep segments and insight scores current "
+        "(any number may run beside `serve`)",
     ).set_defaults(handler=cmd_worker)
 
     commands.add_parser("migrate", help="upgrade the database schema").set_defaults(
@@ -320,6 +355,11 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     seed.add_argument("--customers", type=int, default=1000)
     seed.add_argument("--companies", type=int, default=50)
     seed.add_argument("--seed", type=int, default=0, help="the same seed gives the same people")
+    seed.add_argument(
+        "--orders",
+        action="store_true",
+        help="also a year of their orders, refunds and surveys (for insights in a demo)",
+    )
     seed.set_defaults(handler=cmd_seed)
 
     openapi = commands.add_parser("openapi", help="export the OpenAPI document")

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     segment_sweep_seconds: int = Field(
         default=900, ge=10, description="How often each dynamic segment is re-evaluated in full"
     )
+    # RFM scores, churn risk and the LTV model are recomputed when older than this, by
+    # `kokyaku worker` and by `serve` when it runs the dispatcher; 0 turns the schedule off.
+    insights_refresh_seconds: int = Field(default=6 * 3600, ge=0)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -32,10 +32,12 @@ from app.config import Settings, get_settings
 from app.core.idempotency import IdempotencyStore
 from app.db.session import create_database
 from app.domain.imports.service import ImportRunner
+from app.domain.insight.scoring import keep_fresh
 from app.domain.interaction.service import announce_due_tasks
 from app.domain.segment.follow import install as follow_customer_changes
 from app.domain.segment.worker import SegmentWorker
 from app.domain.webhook.dispatcher import Dispatcher
+from app.domain.workflow.engine import WorkflowEngine
 
 logger = logging.getLogger("kokyaku")
 
@@ -58,12 +60,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     limiter = create_rate_limiter(
         settings.redis_url, settings.rate_limit, settings.rate_limit_window_seconds
     )
+    workflows = WorkflowEngine(database.writer, readers=database.reader)
     dispatcher = Dispatcher(
         database.writer,
         allow_private=settings.webhook_allow_private,
         timeout=settings.webhook_timeout_seconds,
         listen_engine=database.write_engine if not settings.is_sqlite else None,
         readers=database.reader,
+        companions=[workflows.run_once],
     )
     segment_worker = SegmentWorker(
         database.writer, sweep_every=timedelta(seconds=settings.segment_sweep_seconds)
@@ -81,6 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.dispatcher == "on":
             background.append(asyncio.create_task(dispatcher.run()))
             background.append(asyncio.create_task(segment_worker.run()))
+            if settings.insights_refresh_seconds:
+                refresh = timedelta(seconds=settings.insights_refresh_seconds)
+                background.append(asyncio.create_task(keep_fresh(database.writer, refresh)))
         # What startup built lives as long as the process: keep it out of every collection.
         gc.freeze()
         try:
@@ -106,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database = database
     app.state.authenticator = authenticator
     app.state.dispatcher = dispatcher
+    app.state.workflows = workflows
     app.state.segment_worker = segment_worker
 
     install_error_handlers(app)

@@ -49,7 +49,60 @@ INTERACTION: Table = Interaction.__table__  # type: ignore[assignment]
 DEAL: Table = Deal.__table__  # type: ignore[assignment]
 STAGE: Table = Stage.__table__  # type: ignore[assignment]
 BOARD_DEALS = 20
+# The segment preview scenario's filter (lapsed big spenders), as SQL written by hand.
+_LAPSED_BIG_SPENDERS = """
+FROM customer c
+WHERE c.workspace_id = :w AND c.total_spent > 50000
+  AND (SELECT count(*) FROM "order" o
+       WHERE o.workspace_id = c.workspace_id AND o.customer_id = c.id
+         AND o.status IN ('completed', 'partially_refunded')) >= 2
+  AND NOT EXISTS (SELECT 1 FROM "order" o
+       WHERE o.workspace_id = c.workspace_id AND o.customer_id = c.id
+         AND o.status IN ('completed', 'partially_refunded')
+         AND o.occurred_at >= now() - interval '90 days')
+"""
+PREVIEW_COUNT_SQL = text("SELECT count(*) " + _LAPSED_BIG_SPENDERS)
+PREVIEW_SAMPLE_SQL = text(
+    "SELECT c.* " + _LAPSED_BIG_SPENDERS + " ORDER BY c.created_at DESC, c.id DESC LIMIT 10"
+)
 # The pipeline reports as SQL aggregates (PostgreSQL only): what the database alone costs.
+# The insight scenarios' figures, as plain SQL: revenue and orders, buyers and repeat buyers
+# (summary); customers and revenue by first-order month and month of order (cohorts); the
+# stored RFM grid (rfm).
+INSIGHT_SQL = {
+    "summary": [
+        text(
+            "SELECT currency, count(*) AS orders, sum(total - refunded_total) AS revenue "
+            "FROM \"order\" WHERE workspace_id = :w AND status IN ('completed', "
+            "'partially_refunded') AND occurred_at >= :since GROUP BY currency"
+        ),
+        text(
+            "SELECT count(*) AS active, sum(CASE WHEN n >= 2 THEN 1 ELSE 0 END) AS repeat "
+            'FROM (SELECT customer_id, count(*) AS n FROM "order" WHERE workspace_id = :w '
+            "AND status IN ('completed', 'partially_refunded') AND occurred_at >= :since "
+            "AND customer_id IS NOT NULL GROUP BY customer_id) AS buyers"
+        ),
+        text("SELECT count(*) AS customers FROM customer WHERE workspace_id = :w"),
+    ],
+    "cohorts": [
+        text(
+            "SELECT to_char(c.first_order_at, 'YYYY-MM') AS cohort, "
+            "to_char(o.occurred_at, 'YYYY-MM') AS month, count(DISTINCT o.customer_id) AS n, "
+            'sum(o.total - o.refunded_total) AS revenue FROM "order" o JOIN customer c '
+            "ON c.workspace_id = o.workspace_id AND c.id = o.customer_id "
+            "WHERE o.workspace_id = :w AND o.status IN ('completed', 'partially_refunded') "
+            "AND c.first_order_at >= :since GROUP BY 1, 2"
+        ),
+    ],
+    "rfm": [
+        text(
+            "SELECT rfm_recency, rfm_frequency, spent_currency, count(*) AS n, "
+            "sum(total_spent) AS revenue FROM customer WHERE workspace_id = :w "
+            "AND rfm_recency IS NOT NULL GROUP BY 1, 2, 3"
+        ),
+    ],
+}
+
 FORECAST_SQL = text(
     "SELECT d.currency, d.status, to_char(CASE WHEN d.status = 'won' THEN d.closed_at "
     "ELSE d.expected_close_date END, 'YYYY-MM') AS month, sum(d.amount) AS amount, "
@@ -298,6 +351,22 @@ def create_bare_app(settings: Settings | None = None) -> FastAPI:
         async with database.reader() as session:
             rows = await session.execute(FUNNEL_SQL, {"w": workspace_id, "p": pipeline_id})
             return {"stages": [dict(row) for row in rows.mappings()]}
+
+    @app.post("/w/{workspace_id}/segments/preview")
+    async def segment_preview(workspace_id: UUID) -> dict[str, Any]:
+        async with database.reader() as session:
+            count = await session.scalar(PREVIEW_COUNT_SQL, {"w": workspace_id})
+            rows = await session.execute(PREVIEW_SAMPLE_SQL, {"w": workspace_id})
+            return {"count": count, "sample": [dict(row) for row in rows.mappings()]}
+
+    @app.get("/w/{workspace_id}/insights/{report}")
+    async def insight(workspace_id: UUID, report: str, since: datetime) -> dict[str, Any]:
+        answers = []
+        async with database.reader() as session:
+            for statement in INSIGHT_SQL[report]:
+                rows = await session.execute(statement, {"w": workspace_id, "since": since})
+                answers.append([dict(row) for row in rows.mappings()])
+        return {"results": answers}
 
     return app
 

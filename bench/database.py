@@ -15,15 +15,18 @@ from uuid import UUID
 
 import asyncpg
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.core.context import Actor, Context
 from app.db import migrations
 from app.db.session import create_database
+from app.domain.access.entities import Workspace
 from app.domain.access.schemas import ApiKeyCreate, UserCreate
 from app.domain.access.scopes import Scope
 from app.domain.access.service import ApiKeyService, UserService, WorkspaceService
 from app.seed import seed_companies
+from bench.commerce import OrderLoad, load_orders
 from bench.crm import DealLoad, load_deals, load_timeline
 from bench.data import LoadReport, asyncpg_dsn, compare_with_service, list_cursors, load_customers
 
@@ -34,6 +37,7 @@ MIN_COMPANIES, MAX_COMPANIES = 10, 200
 # What scenarios may ask `prepare` to load besides the customers (Scenario.needs).
 NEEDS_TIMELINE = "timeline"  # 10,000 interactions of one customer
 NEEDS_DEALS = "deals"  # 100,000 deals with their stage history in the default pipeline
+NEEDS_ORDERS = "orders"  # ~5 orders per customer, metrics and insight scores (PostgreSQL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,7 @@ class Fixture:
     timeline_customer_id: UUID | None = None  # NEEDS_TIMELINE: the customer with a long story
     timeline_entries: int = 0
     deals: DealLoad | None = None  # NEEDS_DEALS
+    orders: OrderLoad | None = None  # NEEDS_ORDERS
 
     @property
     def customer_ids(self) -> tuple[UUID, ...]:
@@ -114,6 +119,15 @@ def prepare(
     return asyncio.run(_seed(kind, url, customers, progress, needs))
 
 
+async def bench_workspace(session: AsyncSession) -> tuple[Workspace, str]:
+    """A workspace named "bench" and the secret of an admin key for it."""
+    workspace = await WorkspaceService(session, Actor.cli()).create("bench")
+    _, secret = await ApiKeyService(session, Context(workspace.id, Actor.cli())).create(
+        ApiKeyCreate(name="bench", scopes=[Scope.ADMIN])
+    )
+    return workspace, secret
+
+
 async def _seed(
     kind: str,
     url: str,
@@ -124,11 +138,8 @@ async def _seed(
     database = create_database(Settings(database_url=url), pooled=False)
     try:
         async with database.writer() as session, session.begin():
-            workspace = await WorkspaceService(session, Actor.cli()).create("bench")
+            workspace, secret = await bench_workspace(session)
             context = Context(workspace.id, Actor.cli())
-            _, secret = await ApiKeyService(session, context).create(
-                ApiKeyCreate(name="bench", scopes=[Scope.ADMIN])
-            )
             users = UserService(session, context)
             user_ids = []
             for i in range(SEEDED_USERS):
@@ -162,6 +173,9 @@ async def _seed(
                 owner_ids=user_ids,
                 progress=progress,
             )
+        orders = None
+        if NEEDS_ORDERS in needs:
+            orders = await load_orders(database, url, workspace_id=workspace.id, progress=progress)
     finally:
         await database.dispose()
     return Fixture(
@@ -178,4 +192,5 @@ async def _seed(
         timeline_customer_id=timeline_customer,
         timeline_entries=entries,
         deals=deals,
+        orders=orders,
     )

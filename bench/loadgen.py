@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -67,11 +67,16 @@ class LoadResult:
 
     def percentile_ms(self, fraction: float) -> float:
         """Nearest-rank percentile; NaN when nothing succeeded."""
-        if not self.latencies:
-            return math.nan
-        ordered = sorted(self.latencies)
-        rank = min(len(ordered), max(1, math.ceil(fraction * len(ordered))))
-        return ordered[rank - 1] * 1000
+        return percentile_ms(self.latencies, fraction)
+
+
+def percentile_ms(latencies: Sequence[float], fraction: float) -> float:
+    """The nearest-rank percentile of latencies in seconds, in milliseconds; NaN when none."""
+    if not latencies:
+        return math.nan
+    ordered = sorted(latencies)
+    rank = min(len(ordered), max(1, math.ceil(fraction * len(ordered))))
+    return ordered[rank - 1] * 1000
 
 
 @dataclass(slots=True)

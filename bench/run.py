@@ -306,7 +306,11 @@ def _bench_database(
                 ) as bare,
             ):
                 checked = verify_through_api(
-                    ours.port, fixture.api_key, fixture.load.samples, fixture.list_cursors
+                    ours.port,
+                    fixture.api_key,
+                    fixture.load.samples,
+                    fixture.list_cursors,
+                    with_orders=fixture.orders is not None,
                 )
                 _progress(
                     f"{database}: {checked} reads of {len(fixture.load.samples)} loaded customers "

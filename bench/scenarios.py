@@ -12,7 +12,7 @@ import random
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,7 +20,7 @@ import orjson
 
 from app.seed import SHOP_SOURCE, people, shop_user_id
 from bench.data import LIST_SORT, LIST_STAGE
-from bench.database import NEEDS_DEALS, NEEDS_TIMELINE, Fixture
+from bench.database import NEEDS_DEALS, NEEDS_ORDERS, NEEDS_TIMELINE, Fixture
 
 RequestSource = Callable[[], "Request"]
 RequestBuilder = Callable[[Fixture, random.Random], RequestSource]
@@ -267,6 +267,86 @@ for _report, _target, _what in (
             needs=frozenset({NEEDS_DEALS}),
         )
     )
+
+
+def insight_report(report: str, months: int, ours: bool) -> RequestBuilder:
+    """GET /v1/insights/`report` over the last `months` months of the loaded orders."""
+
+    def build(fixture: Fixture, _rng: random.Random) -> RequestSource:
+        since = (datetime.now(UTC) - timedelta(days=months * 30.44)).date()
+        if ours:
+            query = urlencode({"from": since.isoformat()}) if months else ""
+            request = Request("GET", f"/v1/insights/{report}?{query}")
+        else:
+            query = urlencode({"since": f"{since.isoformat()}T00:00:00+00:00"})
+            request = Request("GET", f"{bare_prefix(fixture)}/insights/{report}?{query}")
+        return lambda: request
+
+    return build
+
+
+for _report, _months, _target, _what in (
+    ("summary", 12, 1000.0, "revenue, orders, AOV, active, new and repeat buyers, LTV, NPS"),
+    ("cohorts", 24, 2000.0, "24 monthly cohorts with retention and revenue per customer"),
+    ("rfm", 0, 2000.0, "the 5 x 5 grid and the named groups from the stored scores"),
+):
+    register(
+        Scenario(
+            name=f"insights.{_report}",
+            summary=f"GET /v1/insights/{_report} over ~5 orders per loaded customer: {_what}; "
+            "bare: the main aggregates in plain SQL",
+            ours=insight_report(_report, _months, ours=True),
+            bare=insight_report(_report, _months or 24, ours=False),
+            min_ratio=None,
+            max_p50_ms={"postgresql": _target},
+            connections=1,
+            databases=frozenset({"postgresql"}),
+            needs=frozenset({NEEDS_ORDERS}),
+        )
+    )
+
+LAPSED_BIG_SPENDERS = {
+    "all": [
+        {"field": "orders", "op": "count_gte", "value": 2},
+        {
+            "field": "orders",
+            "op": "has_none",
+            "where": {"field": "occurred_at", "op": "within_last", "value": "90d"},
+        },
+        {"field": "metrics.total_spent", "op": "gt", "value": 50000},
+    ]
+}
+
+
+def segment_preview(ours: bool) -> RequestBuilder:
+    """POST …/segments/preview of the lapsed big spenders (count and a sample of 10)."""
+
+    def build(fixture: Fixture, _rng: random.Random) -> RequestSource:
+        if ours:
+            body = orjson.dumps({"filter": LAPSED_BIG_SPENDERS, "sample_size": 10})
+            request = Request("POST", "/v1/segments/preview", body)
+        else:
+            request = Request("POST", f"{bare_prefix(fixture)}/segments/preview", b"{}")
+        return lambda: request
+
+    return build
+
+
+register(
+    Scenario(
+        name="segments.preview",
+        summary="POST /v1/segments/preview: bought twice, nothing in 90 days, spent over "
+        "¥50,000 (two behaviour conditions over ~5 orders per customer); bare: the same SQL "
+        "written by hand",
+        ours=segment_preview(ours=True),
+        bare=segment_preview(ours=False),
+        min_ratio=None,
+        max_p50_ms={"postgresql": 1000.0},
+        connections=1,
+        databases=frozenset({"postgresql"}),
+        needs=frozenset({NEEDS_ORDERS}),
+    )
+)
 
 BATCH_SIZE = 1000
 UPSERTS = BATCH_SIZE // 2

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,12 +49,20 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(
-    name: str, factory: str, *, database_url: str, workers: int, log_dir: Path
+    name: str,
+    factory: str,
+    *,
+    database_url: str,
+    workers: int,
+    log_dir: Path,
+    settings: Mapping[str, str] | None = None,
 ) -> Iterator[Server]:
-    """Serves `factory` ("module:function") on a free loopback port until the block ends."""
+    """Serves `factory` ("module:function") on a free loopback port until the block ends;
+    `settings` are further environment variables (KOKYAKU_...)."""
     port = free_port()
     env = {
         **os.environ,
+        **(settings or {}),
         "KOKYAKU_DATABASE_URL": database_url,
         # The benchmark sends one key's requests far past any sensible production limit.
         "KOKYAKU_RATE_LIMIT": "100000000",

@@ -8,7 +8,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -133,6 +133,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _handle_http)  # type: ignore[arg-type]
     app.add_exception_handler(StaleDataError, _handle_stale)  # type: ignore[arg-type]
     app.add_exception_handler(OperationalError, _handle_database_unavailable)  # type: ignore[arg-type]
+    # A connection the server closed (restart, failover, terminated backend) surfaces as an
+    # InterfaceError; the pool drops it and the next request gets a fresh one.
+    app.add_exception_handler(InterfaceError, _handle_database_unavailable)  # type: ignore[arg-type]
     app.add_exception_handler(OSError, _handle_database_unavailable)  # type: ignore[arg-type]
 
 

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from sqlalchemy import exists, func, literal, select, type_coerce
+from sqlalchemy import Integer, cast, exists, func, literal, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -48,3 +48,26 @@ def month_of(moment: Any, dialect: str) -> ColumnElement[str]:
     if dialect == POSTGRESQL:
         return func.to_char(moment, "YYYY-MM")
     return func.strftime("%Y-%m", moment)
+
+
+def period_number(moment: Any, dialect: str, months: int = 1) -> ColumnElement[int]:
+    """A UTC timestamp's calendar period as a running integer: year × 12 + month − 1 for
+    months (`months=1`), divided by 3 for quarters; consecutive periods differ by one."""
+    if dialect == POSTGRESQL:
+        year = cast(func.extract("year", moment), Integer)
+        month = cast(func.extract("month", moment), Integer)
+    else:
+        year = cast(func.strftime("%Y", moment), Integer)
+        month = cast(func.strftime("%m", moment), Integer)
+    number: ColumnElement[int] = year * (12 // months) + (month - 1) // months
+    return number
+
+
+def days_between(earlier: Any, later: Any, dialect: str) -> ColumnElement[Any]:
+    """Days (with fractions) from `earlier` to `later`, both UTC timestamps."""
+    days: ColumnElement[Any]
+    if dialect == POSTGRESQL:
+        days = func.extract("epoch", later - earlier) / 86_400.0
+    else:
+        days = func.julianday(later) - func.julianday(earlier)
+    return days

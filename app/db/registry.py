@@ -12,6 +12,7 @@ from app.domain.customer.entities import (
     FieldDefinition,
 )
 from app.domain.imports.entities import ImportChunk, ImportJob, ImportRowError
+from app.domain.insight.entities import InsightModel
 from app.domain.interaction.entities import Interaction
 from app.domain.outbox.entities import DomainEvent
 from app.domain.pipeline.entities import Deal, DealContact, DealStageChange, Pipeline, Stage
@@ -30,6 +31,7 @@ from app.domain.webhook.entities import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from app.domain.workflow.entities import Workflow, WorkflowRun, WorkflowVersion
 
 __all__ = [
     "ApiKey",
@@ -49,6 +51,7 @@ __all__ = [
     "ImportJob",
     "ImportRowError",
     "InboundEvent",
+    "InsightModel",
     "Interaction",
     "Order",
     "OrderLine",
@@ -65,5 +68,8 @@ __all__ = [
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",
+    "Workflow",
+    "WorkflowRun",
+    "WorkflowVersion",
     "Workspace",
 ]

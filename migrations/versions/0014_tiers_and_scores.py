@@ -1,7 +1,7 @@
 """Loyalty tiers, lead scoring rules, score thresholds; tier and score on customers.
 
 Revision ID: 0014
-Revises: 0010
+Revises: 0012
 Create Date: 2026-11-23 21:03:03.061112
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0014"
-down_revision: str | None = "0010"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

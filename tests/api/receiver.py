@@ -45,9 +45,10 @@ class Receiver:
 
 
 @asynccontextmanager
-async def running_receiver(*answers: int) -> AsyncIterator[Receiver]:
+async def running_receiver(*answers: int, port: int = 0) -> AsyncIterator[Receiver]:
+    """A receiver on `port` (a free one when 0) answering `answers` in turn, then 200."""
     receiver = Receiver(answers=list(answers))
-    server = await asyncio.start_server(receiver.handle, "127.0.0.1", 0)
+    server = await asyncio.start_server(receiver.handle, "127.0.0.1", port)
     receiver.port = server.sockets[0].getsockname()[1]
     try:
         yield receiver

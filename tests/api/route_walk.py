@@ -50,6 +50,7 @@ from app.domain.segment.standing_schemas import (
     TierUpdate,
 )
 from app.domain.webhook.schemas import WebhookCreate, WebhookUpdate
+from app.domain.workflow.schemas import DryRunRequest, RunRequest, WorkflowCreate, WorkflowUpdate
 from app.main import create_app
 from tests.conftest import settings_for
 
@@ -221,6 +222,18 @@ def _order_event() -> dict[str, Any]:
     }
 
 
+async def _subject_body(workspace: WorkspaceClient) -> Payload:
+    return {"json": {"subject_id": await workspace.id_for("customer_id")}}
+
+
+def _workflow() -> dict[str, Any]:
+    return {
+        "name": _unique("workflow"),
+        "trigger": {"event_type": "customer.created"},
+        "actions": [{"type": "add_tag", "tag": "walk"}],
+    }
+
+
 async def _stage_move_body(workspace: WorkspaceClient) -> Payload:
     pipeline_id = await workspace.id_for("pipeline_id")
     other = await workspace.create(
@@ -287,6 +300,10 @@ MINIMAL_BODIES: dict[type[BaseModel] | str, BodyFactory] = {
     DealUpdate: _json(lambda: {"amount": 2000}),
     "POST /v1/events/batch": _json(lambda: {"items": [_order_event()]}),
     InteractionUpdate: _json(lambda: {"subject": "x"}),
+    WorkflowCreate: _json(_workflow),
+    WorkflowUpdate: _json(lambda: {"name": _unique("workflow")}),
+    DryRunRequest: _subject_body,
+    RunRequest: _subject_body,
     SegmentCreate: _json(lambda: {"name": _unique("segment"), "kind": "static"}),
     SegmentPreviewRequest: _json(lambda: {"filter": {"field": "tags", "op": "is_set"}}),
     MemberChange: _members_body,
@@ -394,6 +411,17 @@ async def _create_import(workspace: WorkspaceClient) -> str:
     return await workspace.create("/v1/imports", await _import_upload(workspace))
 
 
+async def _create_workflow(workspace: WorkspaceClient) -> str:
+    return await _create(workspace, "/v1/workflows", WorkflowCreate)
+
+
+async def _create_run(workspace: WorkspaceClient) -> str:
+    workflow_id = await workspace.id_for("workflow_id")
+    return await workspace.create(
+        f"/v1/workflows/{workflow_id}/runs", await _subject_body(workspace)
+    )
+
+
 # One factory per path parameter name; a factory may call `workspace.id_for` for a parent id.
 FACTORIES: dict[str, Factory] = {
     "user_id": _create_user,
@@ -412,4 +440,6 @@ FACTORIES: dict[str, Factory] = {
     "deal_id": _create_deal,
     "webhook_id": _create_webhook,
     "delivery_id": _create_delivery,
+    "workflow_id": _create_workflow,
+    "run_id": _create_run,
 }

@@ -97,6 +97,12 @@ async def test_an_order_creates_its_customer_once_and_updates_metrics(
         "average_days_between_orders": 10.0,
         "favourite_category": "tea",
         "favourite_channel": "online",
+        # Scores relative to the workspace wait for the worker (or POST /v1/insights/recompute).
+        "rfm": {"recency": None, "frequency": None, "monetary": None, "group": None},
+        "churn_risk": None,
+        "predicted_ltv": None,
+        "probability_alive": None,
+        "insights_computed_at": None,
     }
 
 

@@ -6,11 +6,22 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 
 from app.domain.segment.worker import SegmentWorker
-from tests.api.factories import make_company, make_customer, post_created, read_feed
+from app.domain.workflow.engine import WorkflowEngine
+from tests.api.factories import make_company, make_customer, make_user, post_created, read_feed
+from tests.api.test_workflows import (
+    FAST,
+    create_workflow,
+    drain,
+    finished,
+    handled,
+    runs_of,
+    settle,
+)
 from tests.conftest import Tenant
 
 TWELVE_MONTHS = {"field": "occurred_at", "op": "within_last", "value": "12m"}
@@ -588,3 +599,54 @@ async def test_definitions_keep_versions_and_etags(client: AsyncClient, tenant: 
         "scoring_rule.created",
         "scoring_rule.updated",
     ]
+
+
+@pytest.fixture
+async def engine(tenant: Tenant) -> WorkflowEngine:
+    ready = WorkflowEngine(tenant.database.writer, retry_schedule=FAST)
+    await ready.match_events()  # starts the shared cursor before the test's events
+    return ready
+
+
+async def test_a_score_crossing_hands_the_lead_to_sales_through_a_workflow(
+    app: FastAPI, client: AsyncClient, tenant: Tenant, engine: WorkflowEngine
+) -> None:
+    response = await client.put(
+        "/v1/scoring-rules/thresholds", json={"thresholds": [50, 80]}, headers=tenant.headers
+    )
+    assert response.status_code == 200
+    for name, points, filter_ in (("料金", 60, PRICING), ("メール", 30, EMAIL_OPENED)):
+        body = {"name": name, "points": points, "filter": filter_}
+        await post_created(client, tenant, "/v1/scoring-rules", body)
+    await _sweep(app)
+    sales = await make_user(client, tenant)
+    workflow = await create_workflow(
+        client,
+        tenant,
+        name="ホットリードを営業へ",
+        trigger={"event_type": "customer.score_changed"},
+        conditions={"field": "score", "op": "gte", "value": 80},
+        actions=[{"type": "create_task", "title": "営業から連絡", "assignee_id": sales["id"]}],
+    )
+    lead = await make_customer(client, tenant, emails=["warm@example.jp"])
+    await _page_view(client, tenant, "warm@example.jp", "pv-1", "/pricing", minutes=1)
+    await handled(engine, tenant)  # 60 crossed 50: announced, but the conditions want 80
+    response = await client.post(
+        "/v1/interactions",
+        json={"type": "email", "customer_id": lead["id"], "subject": "資料送付"},
+        headers=tenant.headers,
+    )
+    assert response.status_code == 201, response.text
+    await drain(engine, finished(client, tenant, workflow))
+    await settle(engine)
+    [run] = await runs_of(client, tenant, workflow)
+    assert (run["status"], run["subject_id"]) == ("succeeded", lead["id"])
+    tasks = await client.get(
+        f"/v1/interactions?type=task&customer_id={lead['id']}", headers=tenant.headers
+    )
+    assert [(t["subject"], t["assignee_id"]) for t in tasks.json()["data"]] == [
+        ("営業から連絡", sales["id"])
+    ]
+    assert [
+        new for _, _, new in await _changes(client, tenant, "customer.score_changed", "score", 2)
+    ] == [60, 90]

@@ -2,19 +2,24 @@
 
 import asyncio
 import json
+import socket
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from httpx import AsyncClient
+from sqlalchemy import update
 from standardwebhooks.webhooks import Webhook
 
+from app.core.clock import utcnow
+from app.db import migrations
 from app.domain.webhook.dispatcher import Dispatcher
+from app.domain.webhook.entities import WebhookDelivery
 from app.main import create_app
 from tests.api.factories import make_customer, read_feed
 from tests.api.receiver import Receiver, running_receiver
 from tests.api.test_conventions import client_for
-from tests.conftest import Tenant, settings_for
+from tests.conftest import Tenant, make_tenant, settings_for
 
 FAST = (0, 0.05, 0.05, 0.05)
 
@@ -132,6 +137,66 @@ async def test_an_ordered_endpoint_gets_events_in_order_despite_retries(
     payloads = verified(receiver, endpoint["secret"])
     names = [payload["data"]["family_name"] for payload in payloads]
     assert names == ["一", "一", "一", "二", "三"]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def _as_if_retries_were_due(tenant: Tenant) -> None:
+    """Time passes: every delivery waiting for its next attempt may go now."""
+    async with tenant.database.writer() as session, session.begin():
+        await session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.workspace_id == tenant.id, WebhookDelivery.status != "succeeded")
+            .values(next_attempt_at=utcnow())
+        )
+
+
+async def test_a_receiver_down_for_an_hour_gets_every_event_afterwards_in_order(
+    client: AsyncClient, tenant: Tenant
+) -> None:
+    # The real retry schedule: within an hour a delivery is tried at 0 s, 5 s, 5 min and 30 min.
+    dispatcher = Dispatcher(tenant.database.writer, allow_private=True, timeout=2)
+    await dispatcher.fan_out()
+    port = _free_port()
+    endpoint = await subscribe(client, tenant, f"http://127.0.0.1:{port}/hooks")
+    names = ["一", "二", "三", "四", "五"]
+    for name in names:
+        await make_customer(client, tenant, family_name=name)
+    for _ in range(4):  # the attempts that fall inside the hour, against a closed port
+        await _as_if_retries_were_due(tenant)
+        await drain(dispatcher, lambda: False, seconds=0.3)
+    log = await client.get(f"/v1/webhooks/{endpoint['id']}/deliveries", headers=tenant.headers)
+    assert {d["status"] for d in log.json()["data"]} == {"pending"}
+    async with running_receiver(port=port) as receiver:
+        await _as_if_retries_were_due(tenant)  # the attempt due after the hour
+        await drain(dispatcher, lambda: len(receiver.requests) == len(names))
+    payloads = verified(receiver, endpoint["secret"])
+    assert [payload["data"]["family_name"] for payload in payloads] == names
+    log = await client.get(f"/v1/webhooks/{endpoint['id']}/deliveries", headers=tenant.headers)
+    assert {d["status"] for d in log.json()["data"]} == {"succeeded"}
+    first = min(log.json()["data"], key=lambda delivery: delivery["created_at"])
+    assert first["attempts"] == 5  # the later events waited behind it, as ordering requires
+
+
+async def test_endpoints_made_before_any_dispatcher_ran_get_their_events(
+    unmigrated_database_url: str,
+) -> None:
+    """The app served with its dispatcher off, workers started later: nothing is skipped."""
+    await asyncio.to_thread(migrations.upgrade, unmigrated_database_url)
+    app = create_app(settings_for(unmigrated_database_url))
+    async with client_for(app) as http, running_receiver() as receiver:
+        tenant = await make_tenant(app.state.database)
+        endpoint = await subscribe(http, tenant, receiver.url)
+        customer = await make_customer(http, tenant, family_name="先行")
+        late = Dispatcher(tenant.database.writer, allow_private=True, schedule=FAST, timeout=2)
+        await drain(late, lambda: len(receiver.requests) == 1)
+    [payload] = verified(receiver, endpoint["secret"])
+    assert payload["data"]["id"] == customer["id"]
 
 
 async def test_changed_field_filters(

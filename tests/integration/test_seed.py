@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
+from app.core.clock import utcnow
 from app.core.context import Actor, Context
 from app.core.errors import ValidationFailed
 from app.seed import SeedSummary, half_width, seed_customers, seed_workspace
@@ -95,3 +96,31 @@ async def test_a_workspace_that_rejects_the_data_fails_the_seed(
 
 def _hiragana(katakana: str) -> str:
     return "".join(chr(ord(char) - 0x60) if "ァ" <= char <= "ヶ" else char for char in katakana)
+
+
+async def test_seeded_history_gives_insights_worth_showing(
+    client: AsyncClient, tenant: Tenant
+) -> None:
+    from app.domain.insight.scoring import recompute
+    from app.seed_history import seed_orders
+
+    context = Context(tenant.id, Actor.cli())
+    async with tenant.database.writer() as session, session.begin():
+        await seed_customers(session, context, count=300, seed=3)
+        history = await seed_orders(session, context, customers=300, seed=3)
+        await recompute(session, tenant.id, utcnow())
+    assert history.orders > 300
+    assert history.refunds > 0
+    assert history.cancellations > 0
+    assert history.surveys > 0
+    summary = (await client.get("/v1/insights/summary", headers=tenant.headers)).json()
+    # Cancelled orders never count; a refund of a one-unit order's only line empties it.
+    kept = history.orders - history.cancellations
+    assert kept - history.refunds <= summary["orders"] <= kept
+    assert 0 < summary["repeat_rate"] < 1
+    assert summary["nps_responses"] == history.surveys
+    assert summary["average_predicted_ltv"]["JPY"] > 0
+    products = (await client.get("/v1/insights/products", headers=tenant.headers)).json()
+    assert products["bought_together"][0]["lift"] > 1  # baskets follow affinities
+    rfm = (await client.get("/v1/insights/rfm", headers=tenant.headers)).json()
+    assert sum(1 for group in rfm["groups"] if group["customers"]) >= 5

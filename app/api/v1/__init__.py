@@ -11,6 +11,7 @@ from app.api.v1 import (
     events,
     fields,
     imports,
+    insights,
     interactions,
     orders,
     pipelines,
@@ -19,6 +20,7 @@ from app.api.v1 import (
     tiers,
     users,
     webhooks,
+    workflows,
     workspace,
 )
 
@@ -38,9 +40,12 @@ routers: list[APIRouter] = [
         fields,
         imports,
         webhooks,
+        workflows,
         workspace,
         api_keys,
         users,
         audit_log,
+        insights,
     )
 ]
+routers.append(insights.customer_router)

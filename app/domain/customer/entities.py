@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     Uuid,
@@ -50,6 +51,16 @@ class Customer(WorkspaceScoped, Timestamped, Versioned, Base):
         Index("ix_customer_name_key", "workspace_id", "name_key", "birthday"),
         Index("ix_customer_tier", "workspace_id", "tier", "id"),
         Index("ix_customer_score", "workspace_id", "score", "id"),
+        # The RFM grid is counted from the stored scores without reading the rows.
+        Index(
+            "ix_customer_rfm",
+            "workspace_id",
+            "rfm_recency",
+            "rfm_frequency",
+            "rfm_monetary",
+            "spent_currency",
+            "total_spent",
+        ),
     )
 
     family_name: Mapped[str | None] = mapped_column(String(100))
@@ -87,6 +98,15 @@ class Customer(WorkspaceScoped, Timestamped, Versioned, Base):
     tier_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
     score: Mapped[int] = mapped_column(Integer, default=0)
     score_breakdown: Mapped[list[dict[str, Any]]] = mapped_column(JsonDocument, default=list)
+    # Scores relative to the workspace, recomputed by the worker (app/domain/insight).
+    rfm_recency: Mapped[int | None] = mapped_column(SmallInteger)
+    rfm_frequency: Mapped[int | None] = mapped_column(SmallInteger)
+    rfm_monetary: Mapped[int | None] = mapped_column(SmallInteger)
+    rfm_group: Mapped[str | None] = mapped_column(String(30))
+    churn_risk: Mapped[bool | None] = mapped_column(Boolean)
+    predicted_ltv_12m: Mapped[int | None] = mapped_column(BigInteger)
+    probability_alive: Mapped[float | None] = mapped_column(Float)
+    insights_computed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -101,6 +121,16 @@ class Customer(WorkspaceScoped, Timestamped, Versioned, Base):
             "average_days_between_orders": self.average_days_between_orders,
             "favourite_category": self.favourite_category,
             "favourite_channel": self.favourite_channel,
+            "rfm": {
+                "recency": self.rfm_recency,
+                "frequency": self.rfm_frequency,
+                "monetary": self.rfm_monetary,
+                "group": self.rfm_group,
+            },
+            "churn_risk": self.churn_risk,
+            "predicted_ltv": self.predicted_ltv_12m,
+            "probability_alive": self.probability_alive,
+            "insights_computed_at": self.insights_computed_at,
         }
 
 

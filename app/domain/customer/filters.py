@@ -16,6 +16,7 @@ from app.domain.customer.behaviours import behaviour_fields
 from app.domain.customer.entities import Customer, CustomerIdentity, FieldDefinition
 from app.domain.customer.identity import EMAIL, PHONE
 from app.domain.customer.schemas import FieldType
+from app.domain.insight.rfm import RfmGroup
 from app.domain.segment.entities import SegmentMember
 from app.filters.fields import Expression, Field, FieldRegistry, Kind
 
@@ -32,6 +33,14 @@ _METRICS: Mapping[str, tuple[str, Kind]] = {
     "average_days_between_orders": ("average_days_between_orders", Kind.NUMBER),
     "favourite_category": ("favourite_category", Kind.TEXT),
     "favourite_channel": ("favourite_channel", Kind.TEXT),
+    # Recomputed per workspace by the worker (app/domain/insight/scoring.py).
+    "rfm.recency": ("rfm_recency", Kind.NUMBER),
+    "rfm.frequency": ("rfm_frequency", Kind.NUMBER),
+    "rfm.monetary": ("rfm_monetary", Kind.NUMBER),
+    "churn_risk": ("churn_risk", Kind.BOOLEAN),
+    "predicted_ltv": ("predicted_ltv_12m", Kind.NUMBER),
+    "probability_alive": ("probability_alive", Kind.NUMBER),
+    "insights_computed_at": ("insights_computed_at", Kind.DATETIME),
 }
 _ADDRESS_PARTS = ("postal_code", "prefecture", "city", "country")
 _COMPANY_FIELDS: Mapping[str, tuple[str, Kind]] = {
@@ -171,6 +180,9 @@ def customer_fields(
             f"metrics.{name}": Field(kind, getattr(Customer, column))
             for name, (column, kind) in _METRICS.items()
         }
+    )
+    fields["metrics.rfm.group"] = Field(
+        Kind.ENUM, Customer.rfm_group, options=frozenset(group.value for group in RfmGroup)
     )
     fields.update(
         {

@@ -8,6 +8,7 @@ from uuid import UUID
 from sqlalchemy import Table, and_, bindparam, delete, insert, or_, select, tuple_, update
 from sqlalchemy.orm import InstrumentedAttribute
 
+from app.core.clock import utcnow
 from app.db.repository import WorkspaceRepository
 from app.domain.customer.entities import (
     Customer,
@@ -18,6 +19,7 @@ from app.domain.customer.entities import (
 from app.domain.customer.identity import PHONE, IdentityKey
 from app.domain.outbox.entities import DomainEvent
 from app.domain.webhook.entities import WebhookDelivery
+from app.domain.workflow.entities import WorkflowRun
 
 _NOT_RECORD = frozenset(
     {
@@ -216,6 +218,7 @@ class CustomerRepository(WorkspaceRepository[Customer]):
             erased = {"id": str(subject_id), "erased": True}
             for delivery in deliveries.scalars():
                 delivery.payload = {**delivery.payload, "data": erased, "changes": None}
+            await self._scrub_workflow_runs(subject_id, erased)
             await self.session.execute(
                 update(DomainEvent)
                 .where(
@@ -225,6 +228,40 @@ class CustomerRepository(WorkspaceRepository[Customer]):
                 )
                 .values(data={"id": str(subject_id), "erased": True}, changes=None)
             )
+
+    async def _scrub_workflow_runs(self, subject_id: UUID, erased: dict[str, Any]) -> None:
+        """Runs about the person keep no copy of them: the triggering event is scrubbed, what
+        their webhooks sent too, and runs not yet finished end."""
+        runs = await self.session.execute(
+            select(WorkflowRun).where(
+                WorkflowRun.workspace_id == self.workspace_id,
+                WorkflowRun.subject_type == "customer",
+                WorkflowRun.subject_id == subject_id,
+            )
+        )
+        sent: set[UUID] = set()
+        for run in runs.scalars():
+            if run.event is not None:
+                run.event = {**run.event, "data": erased, "changes": None}
+            sent |= {
+                UUID(step["result"]["delivery_id"])
+                for step in run.steps
+                if (step.get("result") or {}).get("delivery_id")
+            }
+            if run.status in ("pending", "running", "waiting"):
+                run.status = "failed"
+                run.error = "The customer was erased."
+                run.next_attempt_at = None
+                run.finished_at = utcnow()
+        if sent:
+            deliveries = await self.session.execute(
+                select(WebhookDelivery).where(
+                    WebhookDelivery.workspace_id == self.workspace_id,
+                    WebhookDelivery.id.in_(sent),
+                )
+            )
+            for delivery in deliveries.scalars():
+                delivery.payload = {"erased": True}
 
     async def phone_duplicates(self, limit: int) -> list[tuple[UUID, UUID, str]]:
         first, second = CustomerIdentity.__table__.alias(), CustomerIdentity.__table__.alias()

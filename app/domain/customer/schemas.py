@@ -101,8 +101,19 @@ class Consent(ResourceModel):
     source: str | None
 
 
+class RfmScores(ResourceModel):
+    """Scores 1–5 by quintiles of the workspace's customers (5 is best); null before a first
+    order or before the first computation."""
+
+    recency: int | None
+    frequency: int | None
+    monetary: int | None
+    group: str | None = Field(description="champions, loyal, at_risk, hibernating, ...")
+
+
 class CustomerMetrics(ResourceModel):
-    """Kept current by every order, refund and cancellation; read-only."""
+    """Kept current by every order, refund and cancellation; read-only. The RFM scores, churn
+    risk and predictions are recomputed per workspace by the worker (`insights_computed_at`)."""
 
     order_count: int = Field(description="Orders neither cancelled nor fully refunded")
     total_spent: int = Field(description="Net of refunds, in the minor unit of `currency`")
@@ -113,6 +124,15 @@ class CustomerMetrics(ResourceModel):
     average_days_between_orders: float | None
     favourite_category: str | None
     favourite_channel: str | None
+    rfm: RfmScores
+    churn_risk: bool | None = Field(
+        description="Past twice the usual interval between orders (see /v1/insights/churn-risk)"
+    )
+    predicted_ltv: int | None = Field(
+        description="Expected spend in the next 12 months (BG/NBD × Gamma-Gamma), in `currency`"
+    )
+    probability_alive: float | None = Field(description="BG/NBD probability of being active")
+    insights_computed_at: datetime | None
 
 
 class ScoreItem(ResourceModel):

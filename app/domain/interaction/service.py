@@ -22,6 +22,7 @@ from app.domain.interaction import schemas
 from app.domain.interaction.entities import Interaction
 from app.domain.interaction.repository import InteractionRepository, claim_due_tasks
 from app.domain.outbox.service import EventRecorder, changes_between
+from app.domain.pipeline.repository import DealRepository
 
 _ONLY_FOR: dict[str, frozenset[str]] = {
     "due_at": frozenset({schemas.InteractionType.TASK}),
@@ -74,6 +75,7 @@ class InteractionService:
             "company_id": self.companies,
             "owner_id": self.users,
             "assignee_id": self.users,
+            "deal_id": DealRepository(session, context.workspace_id),
         }
 
     async def create(self, data: schemas.InteractionCreate) -> Interaction:
@@ -175,9 +177,6 @@ class InteractionService:
             value = getattr(data, name, None)
             if value is None:
                 continue
-            if name == "deal_id":
-                # Deals arrive with pipelines; until then no deal id can be valid.
-                raise ValidationFailed.at(("body", name), f"No deal with id {value}.")
             repository = self._references[name]
             if not await repository.existing_ids({value}):
                 raise ValidationFailed.at(("body", name), f"No {repository.noun} with id {value}.")

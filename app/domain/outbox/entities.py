@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import BigInteger, FetchedValue, ForeignKey, Index, String, Uuid
+from sqlalchemy import BigInteger, FetchedValue, ForeignKey, Index, SmallInteger, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.clock import utcnow
@@ -51,4 +51,7 @@ class DomainEvent(Base):
     actor_kind: Mapped[str] = mapped_column(String(20))
     actor_api_key_id: Mapped[UUID | None] = mapped_column(Uuid)
     request_id: Mapped[str | None] = mapped_column(String(200))
+    # The workflow run whose action caused the event, and how many runs deep the chain is.
+    workflow_run_id: Mapped[UUID | None] = mapped_column(Uuid)
+    workflow_depth: Mapped[int | None] = mapped_column(SmallInteger)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

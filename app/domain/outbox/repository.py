@@ -75,3 +75,9 @@ class DomainEventRepository:
         ordered = apply_page(stmt, request, sortable=sortable, tiebreak=DomainEvent.position)
         rows: Sequence[DomainEvent] = (await self.session.execute(ordered)).scalars().all()
         return make_page(rows, request, sortable=sortable, tiebreak=DomainEvent.position)
+
+    async def get(self, event_id: UUID) -> DomainEvent | None:
+        stmt = select(DomainEvent).where(
+            DomainEvent.workspace_id == self.workspace_id, DomainEvent.id == event_id
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()

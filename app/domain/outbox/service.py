@@ -93,6 +93,8 @@ class EventRecorder:
                     "actor_kind": self.actor.kind,
                     "actor_api_key_id": self.actor.api_key_id,
                     "request_id": self.actor.request_id,
+                    "workflow_run_id": self.actor.workflow_run_id,
+                    "workflow_depth": self.actor.workflow_depth,
                 }
                 for event in pending
             ]
@@ -116,6 +118,8 @@ class EventRecorder:
             actor_kind=self.actor.kind,
             actor_api_key_id=self.actor.api_key_id,
             request_id=self.actor.request_id,
+            workflow_run_id=self.actor.workflow_run_id,
+            workflow_depth=self.actor.workflow_depth,
         )
         self.events.add(event)
         touch_by_event(self.session, self.context, event_type, subject_type, subject_id, data)

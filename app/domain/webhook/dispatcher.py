@@ -15,7 +15,7 @@ import fnmatch
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,7 +23,7 @@ from uuid import UUID
 
 import orjson
 from prometheus_client import Counter, Gauge, Histogram
-from sqlalchemy import and_, exists, func, insert, not_, or_, select, tuple_
+from sqlalchemy import Row, and_, exists, func, insert, not_, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -80,6 +80,7 @@ class _Job:
     headers: dict[str, str]
     payload: dict[str, Any]
     attempt: int
+    ordered: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,10 @@ class _Outcome:
     request_headers: dict[str, str]
     latency_ms: int
     attempted_at: datetime
+
+    @property
+    def succeeded(self) -> bool:
+        return self.response is not None and 200 <= self.response.status < 300
 
 
 def subscribed(endpoint: WebhookEndpoint, event: DomainEvent) -> bool:
@@ -114,6 +119,77 @@ def _retry_after(response: DeliveryResponse | None, now: datetime) -> float:
     return 0.0
 
 
+async def claim_cursor(
+    session: AsyncSession,
+    name: str,
+    *,
+    from_start: Callable[[AsyncSession], Awaitable[bool]] | None = None,
+) -> DispatcherCursor | None:
+    """The outbox reader's cursor `name`, locked until the transaction ends; None when another
+    process holds it.
+
+    A new cursor starts at the end of the outbox, unless `from_start` says the reader already
+    has something to serve (endpoints or workflows made before any reader ran: the app served
+    with its dispatcher off, workers started later); it then reads every event, and the reader
+    skips those older than what it serves.
+    """
+    postgres = session.bind is not None and session.bind.dialect.name == POSTGRESQL
+    stmt = select(DispatcherCursor).where(DispatcherCursor.name == name)
+    locked = stmt.with_for_update(skip_locked=True) if postgres else stmt
+    cursor = (await session.execute(locked)).scalar_one_or_none()
+    if cursor is not None:
+        return cursor
+    if (await session.execute(stmt)).scalar_one_or_none() is not None:
+        return None
+    last = None
+    if from_start is None or not await from_start(session):
+        last = (
+            await session.execute(
+                select(DomainEvent.transaction_id, DomainEvent.position)
+                .order_by(DomainEvent.transaction_id.desc(), DomainEvent.position.desc())
+                .limit(1)
+            )
+        ).first()
+    dialect = POSTGRESQL if postgres else "sqlite"
+    await session.execute(
+        insert_new(DispatcherCursor, dialect),
+        [
+            {
+                "name": name,
+                "transaction_id": last[0] if last else -1,
+                "position": last[1] if last else -1,
+                "next_sequence": 1,
+            }
+        ],
+    )
+    return (await session.execute(locked)).scalar_one_or_none()
+
+
+async def _has_endpoints(session: AsyncSession) -> bool:
+    return (await session.execute(select(WebhookEndpoint.id).limit(1))).first() is not None
+
+
+async def outbox_window(
+    session: AsyncSession, cursor: DispatcherCursor, limit: int
+) -> Sequence[Row[int, int, datetime]]:
+    """The keys (transaction, position, created_at) of the next events after `cursor`, in the
+    outbox's gap-free order. Keys only: most events concern workspaces the reader has nothing
+    for, whose payloads need not be read at all."""
+    window = (
+        select(DomainEvent.transaction_id, DomainEvent.position, DomainEvent.created_at)
+        .where(
+            tuple_(DomainEvent.transaction_id, DomainEvent.position)
+            > tuple_(cursor.transaction_id, cursor.position)
+        )
+        .order_by(DomainEvent.transaction_id, DomainEvent.position)
+        .limit(limit)
+    )
+    if session.bind is not None and session.bind.dialect.name == POSTGRESQL:
+        horizon = func.txid_snapshot_xmin(func.txid_current_snapshot())
+        window = window.where(DomainEvent.transaction_id < horizon)
+    return (await session.execute(window)).all()
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -122,13 +198,16 @@ class Dispatcher:
         allow_private: bool,
         schedule: Sequence[float] = RETRY_SCHEDULE,
         timeout: float = 15.0,
-        concurrency: int = 16,
-        per_endpoint: int = 4,
+        concurrency: int = 64,
+        per_endpoint: int = 32,
         poll_seconds: float = 1.0,
         listen_engine: AsyncEngine | None = None,
         readers: async_sessionmaker[AsyncSession] | None = None,
+        companions: Sequence[Callable[[], Awaitable[int]]] = (),
     ) -> None:
         self.sessions = sessions
+        # Other outbox readers (the workflow engine) run in the same loop, woken the same way.
+        self.companions = tuple(companions)
         # Looking for due work with a reader spares SQLite's single write lock when idle.
         self.readers = readers
         self.listen_engine = listen_engine
@@ -200,31 +279,22 @@ class Dispatcher:
         self._wake.clear()
 
     async def run_once(self) -> int:
-        return await self.fan_out() + await self.deliver_due()
+        busy = 0
+        for companion in self.companions:
+            try:
+                busy += await companion()
+            except Exception:
+                logger.exception("outbox companion round failed")
+        return busy + await self.fan_out() + await self.deliver_due()
 
     # Fan-out
 
     async def fan_out(self) -> int:
         async with self.sessions() as session, session.begin():
-            postgres = session.bind is not None and session.bind.dialect.name == POSTGRESQL
-            cursor = await self._cursor(session, postgres)
+            cursor = await claim_cursor(session, CURSOR, from_start=_has_endpoints)
             if cursor is None:
                 return 0  # another process is fanning out
-            # The window of events to handle now, by key only: most events concern workspaces
-            # without endpoints, whose payloads need not be read at all.
-            window = (
-                select(DomainEvent.transaction_id, DomainEvent.position, DomainEvent.created_at)
-                .where(
-                    tuple_(DomainEvent.transaction_id, DomainEvent.position)
-                    > tuple_(cursor.transaction_id, cursor.position)
-                )
-                .order_by(DomainEvent.transaction_id, DomainEvent.position)
-                .limit(FAN_OUT_BATCH)
-            )
-            if postgres:
-                horizon = func.txid_snapshot_xmin(func.txid_current_snapshot())
-                window = window.where(DomainEvent.transaction_id < horizon)
-            keys = (await session.execute(window)).all()
+            keys = await outbox_window(session, cursor, FAN_OUT_BATCH)
             if not keys:
                 return 0
             last_transaction, last_position, last_created = keys[-1]
@@ -260,37 +330,6 @@ class Dispatcher:
             OUTBOX_LAG.set((now - last_created).total_seconds())
             return len(keys)
 
-    async def _cursor(self, session: AsyncSession, postgres: bool) -> DispatcherCursor | None:
-        """The shared cursor, locked; None when another process holds it."""
-        stmt = select(DispatcherCursor).where(DispatcherCursor.name == CURSOR)
-        locked = stmt.with_for_update(skip_locked=True) if postgres else stmt
-        cursor = (await session.execute(locked)).scalar_one_or_none()
-        if cursor is not None:
-            return cursor
-        if (await session.execute(stmt)).scalar_one_or_none() is not None:
-            return None
-        # First run: start at the end of the outbox; earlier events predate every endpoint.
-        last = (
-            await session.execute(
-                select(DomainEvent.transaction_id, DomainEvent.position)
-                .order_by(DomainEvent.transaction_id.desc(), DomainEvent.position.desc())
-                .limit(1)
-            )
-        ).first()
-        dialect = POSTGRESQL if postgres else "sqlite"
-        await session.execute(
-            insert_new(DispatcherCursor, dialect),
-            [
-                {
-                    "name": CURSOR,
-                    "transaction_id": last[0] if last else -1,
-                    "position": last[1] if last else -1,
-                    "next_sequence": 1,
-                }
-            ],
-        )
-        return (await session.execute(locked)).scalar_one_or_none()
-
     @staticmethod
     def _delivery_row(
         endpoint: WebhookEndpoint, event: DomainEvent, cursor: DispatcherCursor, now: datetime
@@ -321,13 +360,30 @@ class Dispatcher:
         if not jobs:
             return 0
         slots = asyncio.Semaphore(self.concurrency)
+        # An ordered endpoint's deliveries go one after another, in order, and stop at the
+        # first that fails: the rest wait for it again. Others go side by side.
+        chains: dict[UUID, list[_Job]] = {}
+        for job in jobs:
+            chains.setdefault(job.endpoint_id if job.ordered else job.delivery_id, []).append(job)
 
-        async def attempt(job: _Job) -> _Outcome:
-            async with slots:
-                return await self._attempt(job)
+        async def deliver(chain: list[_Job]) -> list[_Outcome]:
+            outcomes = []
+            for job in chain:
+                async with slots:
+                    outcome = await self._attempt(job)
+                outcomes.append(outcome)
+                if not outcome.succeeded:
+                    break
+            return outcomes
 
-        outcomes = await asyncio.gather(*(attempt(job) for job in jobs))
-        await self._record(outcomes)
+        results = await asyncio.gather(*(deliver(chain) for chain in chains.values()))
+        outcomes = [outcome for chain in results for outcome in chain]
+        untried = [
+            job
+            for chain, done in zip(chains.values(), results, strict=True)
+            for job in chain[len(done) :]
+        ]
+        await self._record(outcomes, untried)
         return len(jobs)
 
     async def _anything_due(self) -> bool:
@@ -379,30 +435,47 @@ class Dispatcher:
             )
             if postgres:
                 stmt = stmt.with_for_update(skip_locked=True, of=WebhookDelivery)
-            rows = (await session.execute(stmt)).all()
+            rows = list((await session.execute(stmt)).all())
             jobs: list[_Job] = []
             in_flight: dict[UUID, int] = {}
             for delivery, endpoint in rows:
-                allowed = 1 if endpoint.ordered else self.per_endpoint
-                if in_flight.get(endpoint.id, 0) >= allowed:
+                if in_flight.get(endpoint.id, 0) >= self.per_endpoint:
                     continue  # a slow endpoint does not take every slot
-                in_flight[endpoint.id] = in_flight.get(endpoint.id, 0) + 1
-                delivery.status = "delivering"
-                delivery.next_attempt_at = now + self.lease
-                jobs.append(
-                    _Job(
-                        workspace_id=delivery.workspace_id,
-                        delivery_id=delivery.id,
-                        endpoint_id=endpoint.id,
-                        event_id=delivery.event_id,
-                        url=endpoint.url,
-                        secrets=_signing_secrets(endpoint, now),
-                        headers=dict(endpoint.headers or {}),
-                        payload=delivery.payload,
-                        attempt=delivery.attempts + 1,
-                    )
-                )
+                chain = [delivery]
+                if endpoint.ordered and delivery.event_type != PING:
+                    chain += await self._followers(session, delivery, now, postgres)
+                for claimed in chain:
+                    in_flight[endpoint.id] = in_flight.get(endpoint.id, 0) + 1
+                    claimed.status = "delivering"
+                    claimed.next_attempt_at = now + self.lease
+                    jobs.append(_job(claimed, endpoint, now))
             return jobs
+
+    async def _followers(
+        self, session: AsyncSession, head: WebhookDelivery, now: datetime, postgres: bool
+    ) -> list[WebhookDelivery]:
+        """The deliveries queued right behind an ordered endpoint's first one, in order: no
+        other worker can take them, since each waits for the one claimed here."""
+        stmt = (
+            select(WebhookDelivery)
+            .where(
+                WebhookDelivery.workspace_id == head.workspace_id,
+                WebhookDelivery.endpoint_id == head.endpoint_id,
+                WebhookDelivery.status == "pending",
+                WebhookDelivery.event_type != PING,
+                WebhookDelivery.sequence > head.sequence,
+            )
+            .order_by(WebhookDelivery.sequence)
+            .limit(self.per_endpoint - 1)
+        )
+        if postgres:
+            stmt = stmt.with_for_update()
+        followers = []
+        for delivery in (await session.execute(stmt)).scalars():
+            if delivery.next_attempt_at > now:
+                break
+            followers.append(delivery)
+        return followers
 
     async def _attempt(self, job: _Job) -> _Outcome:
         body = orjson.dumps(job.payload)
@@ -427,10 +500,30 @@ class Dispatcher:
         latency = int(elapsed * 1000)
         return _Outcome(job, response, error, final, shown, latency, attempted_at)
 
-    async def _record(self, outcomes: Sequence[_Outcome]) -> None:
+    async def _record(self, outcomes: Sequence[_Outcome], untried: Sequence[_Job]) -> None:
         async with self.sessions() as session, session.begin():
+            # Loaded together, so that each outcome finds its rows in the session.
+            jobs = [outcome.job for outcome in outcomes] + list(untried)
+            deliveries = {(job.workspace_id, job.delivery_id) for job in jobs}
+            endpoints = {(job.workspace_id, job.endpoint_id) for job in jobs}
+            await session.execute(
+                select(WebhookDelivery).where(
+                    tuple_(WebhookDelivery.workspace_id, WebhookDelivery.id).in_(deliveries)
+                )
+            )
+            await session.execute(
+                select(WebhookEndpoint).where(
+                    tuple_(WebhookEndpoint.workspace_id, WebhookEndpoint.id).in_(endpoints)
+                )
+            )
             for outcome in outcomes:
                 await self._record_one(session, outcome)
+            now = utcnow()
+            for job in untried:  # back in the queue, untouched, behind the one that failed
+                delivery = await session.get(WebhookDelivery, (job.workspace_id, job.delivery_id))
+                if delivery is not None:
+                    delivery.status = "pending"
+                    delivery.next_attempt_at = now
 
     async def _record_one(self, session: AsyncSession, outcome: _Outcome) -> None:
         job, response = outcome.job, outcome.response
@@ -502,6 +595,21 @@ class Dispatcher:
                 subject_id=endpoint.id,
                 data=schemas.Webhook.snapshot(endpoint),
             )
+
+
+def _job(delivery: WebhookDelivery, endpoint: WebhookEndpoint, now: datetime) -> _Job:
+    return _Job(
+        workspace_id=delivery.workspace_id,
+        delivery_id=delivery.id,
+        endpoint_id=endpoint.id,
+        event_id=delivery.event_id,
+        url=endpoint.url,
+        secrets=_signing_secrets(endpoint, now),
+        headers=dict(endpoint.headers or {}),
+        payload=delivery.payload,
+        attempt=delivery.attempts + 1,
+        ordered=endpoint.ordered and delivery.event_type != PING,
+    )
 
 
 def _signing_secrets(endpoint: WebhookEndpoint, now: datetime) -> list[str]:

@@ -122,26 +122,37 @@ class WebhookService:
 
     async def ping(self, endpoint_id: UUID) -> WebhookDelivery:
         """Queues a `webhook.ping` event for this endpoint alone."""
-        endpoint = await self.get(endpoint_id)
-        now = utcnow()
         event_id = uuid7()
         payload = {
             "id": str(event_id),
             "type": PING,
-            "created_at": now.isoformat().replace("+00:00", "Z"),
+            "created_at": utcnow().isoformat().replace("+00:00", "Z"),
             "workspace_id": str(self.context.workspace_id),
-            "data": {"webhook_id": str(endpoint.id)},
+            "data": {"webhook_id": str(endpoint_id)},
         }
+        return await self.send(endpoint_id, PING, payload, event_id=event_id)
+
+    async def send(
+        self,
+        endpoint_id: UUID,
+        event_type: str,
+        payload: dict[str, Any],
+        *,
+        event_id: UUID | None = None,
+    ) -> WebhookDelivery:
+        """Queues `payload` for this endpoint alone (a ping, a workflow's `send_webhook`),
+        signed and retried like any delivery; its `webhook-id` is `event_id`, new by default."""
+        endpoint = await self.get(endpoint_id)
         delivery = self.deliveries.add(
             WebhookDelivery(
                 endpoint_id=endpoint.id,
-                event_id=event_id,
-                event_type=PING,
-                sequence=0,  # a ping waits for nothing
+                event_id=event_id or uuid7(),
+                event_type=event_type,
+                sequence=0,  # waits for nothing queued before it
                 payload=payload,
                 status=PENDING,
                 attempts=0,
-                next_attempt_at=now,
+                next_attempt_at=utcnow(),
             )
         )
         await self.session.flush()

@@ -1,0 +1,1 @@
+"""Workspace KPIs, RFM scoring, churn risk and the lifetime-value model."""
