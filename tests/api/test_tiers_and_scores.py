@@ -12,7 +12,7 @@ from httpx import AsyncClient
 
 from app.domain.segment.worker import SegmentWorker
 from app.domain.workflow.engine import WorkflowEngine
-from tests.api.factories import make_company, make_customer, make_user, post_created, read_feed
+from tests.api.factories import make_company, make_customer, make_user, post_created
 from tests.api.test_workflows import (
     FAST,
     create_workflow,
@@ -134,6 +134,32 @@ async def _sweep_again(app: FastAPI) -> None:
     for _ in range(50):
         if not await worker.run_once():
             return
+
+
+async def read_feed(
+    client: AsyncClient, tenant: Tenant, *, prefix: str, at_least: int = 0
+) -> list[dict[str, Any]]:
+    """The workspace's events whose type starts with `prefix`, once `at_least` are visible.
+
+    On PostgreSQL the feed holds events back while an older transaction anywhere on the server
+    is open (other suites share it), so a reader polls as a poller would, for up to a minute.
+    """
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        events: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            query = "/v1/events/feed?limit=200" + (f"&after={cursor}" if cursor else "")
+            response = await client.get(query, headers=tenant.headers)
+            assert response.status_code == 200, response.text
+            body = response.json()
+            events += [e for e in body["data"] if e["type"].startswith(prefix)]
+            if not body["has_more"]:
+                break
+            cursor = body["next_cursor"]
+        if len(events) >= at_least or asyncio.get_running_loop().time() > deadline:
+            return events
+        await asyncio.sleep(0.05)
 
 
 async def _changes(
