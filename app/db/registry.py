@@ -17,10 +17,13 @@ from app.domain.interaction.entities import Interaction
 from app.domain.outbox.entities import DomainEvent
 from app.domain.pipeline.entities import Deal, DealContact, DealStageChange, Pipeline, Stage
 from app.domain.segment.entities import (
+    ScoringRule,
     Segment,
     SegmentMember,
     SegmentMembershipChange,
     SegmentSize,
+    StandingSettings,
+    Tier,
 )
 from app.domain.webhook.entities import (
     DispatcherCursor,
@@ -53,11 +56,14 @@ __all__ = [
     "Order",
     "OrderLine",
     "Pipeline",
+    "ScoringRule",
     "Segment",
     "SegmentMember",
     "SegmentMembershipChange",
     "SegmentSize",
     "Stage",
+    "StandingSettings",
+    "Tier",
     "User",
     "WebhookAttempt",
     "WebhookDelivery",

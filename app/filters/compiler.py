@@ -31,6 +31,7 @@ _COUNT_COMPARISONS = {
     "count_lte": operator.le,
     "count_eq": operator.eq,
 }
+_SPENT_COMPARISONS = {"spent_gte": operator.ge, "spent_lte": operator.le}
 _WITHOUT_VALUE = frozenset({"is_set", "is_not_set", "has", "has_none"})
 _PERIOD = re.compile(r"^([1-9][0-9]{0,4})([hdwmy])$")
 
@@ -72,6 +73,8 @@ def _scalar(kind: Kind, value: Any, field: Field) -> Any:
         if not isinstance(value, str):
             raise _Invalid("Expected a string.")
         if field.options is not None and value not in field.options:
+            if not field.options:
+                raise _Invalid("No values are defined for this field yet.")
             raise _Invalid(f"Expected one of: {', '.join(sorted(field.options))}.")
         return value
     if kind is Kind.NUMBER:
@@ -125,6 +128,12 @@ def _values(kind: Kind, value: Any, field: Field) -> list[Any]:
 def _count(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise _Invalid("Expected a count: a whole number, 0 or more.")
+    return value
+
+
+def _amount(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Invalid("Expected an amount: a whole number in the currency's minor unit.")
     return value
 
 
@@ -240,6 +249,16 @@ class _Compiler:
             where = _Compiler(behaviour.fields, self.now, self.problems).node(condition.where)
         matching = (behaviour.belongs(), where)
         op = condition.op
+        if op in _SPENT_COMPARISONS:
+            amount = _amount(condition.value)
+            spent = (
+                select(func.coalesce(func.sum(behaviour.amount), 0))
+                .select_from(behaviour.rows)
+                .where(*matching)
+                .scalar_subquery()
+            )
+            compared_spent: ColumnElement[bool] = _SPENT_COMPARISONS[op](spent, amount)
+            return compared_spent
         if op.startswith("count_"):
             count = _count(condition.value)
             # Counts that only ask whether a row exists compile to EXISTS, which planners
@@ -261,6 +280,32 @@ class _Compiler:
                 return compared
         found = exists(select(literal(1)).select_from(behaviour.rows).where(*matching))
         return found if op == "has" else not_(found)
+
+
+def newest_behaviour(
+    raw: Any, registry: FieldRegistry, *, now: datetime, path: Sequence[str | int]
+) -> ColumnElement[Any] | None:
+    """For a filter that is one behaviour condition, when the newest of the rows meeting its
+    `where` happened (NULL when none does); None for any other filter."""
+    problems = FilterProblems()
+    node = parse_filter(raw, path, problems)
+    if not isinstance(node, Condition):
+        return None
+    field = registry.resolve(node.field)
+    if field is None or field.behaviour is None:
+        return None
+    behaviour = field.behaviour
+    where: ColumnElement[bool] = true()
+    if node.where is not None:
+        where = _Compiler(behaviour.fields, now, problems).node(node.where)
+    if problems:
+        return None
+    return (
+        select(func.max(behaviour.occurred_at))
+        .select_from(behaviour.rows)
+        .where(behaviour.belongs(), where)
+        .scalar_subquery()
+    )
 
 
 def compile_filter(

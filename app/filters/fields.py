@@ -39,6 +39,8 @@ OPERATORS: Mapping[Kind, frozenset[str]] = {
     Kind.LIST: frozenset({"contains", "in", "all_of"}) | _COMMON,
     Kind.BEHAVIOUR: frozenset({"has", "has_none", "count_gte", "count_lte", "count_eq"}),
 }
+# Behaviours with an amount (orders) also compare the sum of it over the rows meeting `where`.
+AMOUNT_OPERATORS = frozenset({"spent_gte", "spent_lte"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +49,15 @@ class Behaviour:
 
     Conditions on them (`where`) are checked against `fields`; `rows` is the table, and
     `belongs` the condition tying a row to the filtered row, so the subquery correlates.
+    `amount`, when set, is what `spent_gte` / `spent_lte` add up over the rows (an order's
+    net total); `occurred_at` is when a row happened (for the newest matching row).
     """
 
     fields: "FieldRegistry"
     rows: Any
     belongs: Callable[[], ColumnElement[bool]]
+    occurred_at: Any
+    amount: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +82,8 @@ class Field:
 
     @property
     def operators(self) -> frozenset[str]:
+        if self.behaviour is not None and self.behaviour.amount is not None:
+            return OPERATORS[self.kind] | AMOUNT_OPERATORS
         return OPERATORS[self.kind]
 
 

@@ -6,6 +6,7 @@ new kind of path parameter (a factory) or a body with required fields (a minimal
 entry here.
 """
 
+import itertools
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -42,6 +43,12 @@ from app.domain.pipeline.schemas import (
     StageUpdate,
 )
 from app.domain.segment.schemas import MemberChange, SegmentCreate, SegmentPreviewRequest
+from app.domain.segment.standing_schemas import (
+    ScoreThresholds,
+    ScoringRuleCreate,
+    TierCreate,
+    TierUpdate,
+)
 from app.domain.webhook.schemas import WebhookCreate, WebhookUpdate
 from app.domain.workflow.schemas import DryRunRequest, RunRequest, WorkflowCreate, WorkflowUpdate
 from app.main import create_app
@@ -247,6 +254,19 @@ async def _import_upload(_workspace: WorkspaceClient) -> Payload:
 # Bodies that succeed in the given workspace, by request model, or by route ("POST /v1/x") for
 # uploads and for models that do not say what their items are. A JSON model without required
 # fields needs no entry: `{}` is sent.
+_tier_ranks = itertools.count()
+
+
+def _tier_body() -> Json:
+    # Ranks are unique per workspace: each body takes the next one.
+    return {
+        "key": _unique("t"),
+        "name": "Walk tier",
+        "rank": next(_tier_ranks) % 1001,
+        "filter": {"field": "tags", "op": "is_set"},
+    }
+
+
 MINIMAL_BODIES: dict[type[BaseModel] | str, BodyFactory] = {
     WorkspaceUpdate: _json(lambda: {"name": _unique("workspace")}),
     ApiKeyCreate: _json(lambda: {"name": "route walk", "scopes": [str(Scope.USERS_READ)]}),
@@ -287,6 +307,12 @@ MINIMAL_BODIES: dict[type[BaseModel] | str, BodyFactory] = {
     SegmentCreate: _json(lambda: {"name": _unique("segment"), "kind": "static"}),
     SegmentPreviewRequest: _json(lambda: {"filter": {"field": "tags", "op": "is_set"}}),
     MemberChange: _members_body,
+    TierCreate: _json(_tier_body),
+    TierUpdate: _json(lambda: {"name": "Walk tier"}),
+    ScoringRuleCreate: _json(
+        lambda: {"name": _unique("rule"), "points": 5, "filter": {"field": "tags", "op": "is_set"}}
+    ),
+    ScoreThresholds: _json(lambda: {"thresholds": [50, 80]}),
 }
 
 
@@ -373,6 +399,14 @@ async def _create_segment(workspace: WorkspaceClient) -> str:
     return await _create(workspace, "/v1/segments", SegmentCreate)
 
 
+async def _create_tier(workspace: WorkspaceClient) -> str:
+    return await _create(workspace, "/v1/tiers", TierCreate)
+
+
+async def _create_scoring_rule(workspace: WorkspaceClient) -> str:
+    return await _create(workspace, "/v1/scoring-rules", ScoringRuleCreate)
+
+
 async def _create_import(workspace: WorkspaceClient) -> str:
     return await workspace.create("/v1/imports", await _import_upload(workspace))
 
@@ -399,6 +433,8 @@ FACTORIES: dict[str, Factory] = {
     "interaction_id": _create_interaction,
     "order_id": _create_order,
     "segment_id": _create_segment,
+    "tier_id": _create_tier,
+    "rule_id": _create_scoring_rule,
     "pipeline_id": _create_pipeline,
     "stage_id": _create_stage,
     "deal_id": _create_deal,

@@ -34,10 +34,15 @@ class Order:
     occurred_at: datetime
     channel: str
     lines: list[Line]
+    refunded: int = 0  # a partial refund by amount; the order still counts
 
     @property
     def total(self) -> int:
         return sum(line.quantity * line.unit_price for line in self.lines)
+
+    @property
+    def net(self) -> int:
+        return self.total - self.refunded
 
 
 @dataclass
@@ -100,6 +105,18 @@ async def _post_history(client: AsyncClient, tenant: Tenant, people: list[Person
                     },
                 }
             )
+        refunds = [
+            {
+                "event_id": f"r-{number}-{index}",
+                "type": "order.refunded",
+                "occurred_at": _iso(order.occurred_at + timedelta(minutes=5)),
+                "customer": reference,
+                "order": {"order_id": f"ord-{number}-{index}", "amount": order.refunded},
+            }
+            for index, order in enumerate(person.orders)
+            if order.refunded
+        ]
+        events.extend(refunds)
         for index, shop_event in enumerate(person.events):
             events.append(
                 {
@@ -205,6 +222,11 @@ def _person_meets(person: Person, condition: Filter, now: datetime) -> bool:
             [
                 *person.events,
                 *(ShopEvent("order.completed", order.occurred_at, None) for order in person.orders),
+                *(
+                    ShopEvent("order.refunded", order.occurred_at + timedelta(minutes=5), None)
+                    for order in person.orders
+                    if order.refunded
+                ),
             ],
             _event_meets,
         ),
@@ -212,7 +234,11 @@ def _person_meets(person: Person, condition: Filter, now: datetime) -> bool:
     if name in behaviours:
         rows, leaf = behaviours[name]
         where = condition.get("where")
-        count = sum(1 for row in rows if where is None or _holds(where, row, leaf, now))
+        meeting = [row for row in rows if where is None or _holds(where, row, leaf, now)]
+        count = len(meeting)
+        if op in ("spent_gte", "spent_lte"):
+            spent = sum(order.net for order in meeting)
+            return spent >= value if op == "spent_gte" else spent <= value
         return {
             "has": lambda: count >= 1,
             "has_none": lambda: count == 0,
@@ -225,7 +251,7 @@ def _person_meets(person: Person, condition: Filter, now: datetime) -> bool:
     if name == "metrics.order_count":
         return _compare(op, len(person.orders), value, now)
     if name == "metrics.total_spent":
-        return _compare(op, sum(order.total for order in person.orders), value, now)
+        return _compare(op, sum(order.net for order in person.orders), value, now)
     raise AssertionError(name)
 
 
@@ -251,7 +277,10 @@ def _random_people(rng: random.Random, now: datetime) -> list[Person]:
                 )
                 for _ in range(rng.randint(1, 3))
             ]
-            person.orders.append(Order(moment(), rng.choice(("online", "store")), lines))
+            order = Order(moment(), rng.choice(("online", "store")), lines)
+            if order.total > 500 and rng.random() < 0.3:
+                order.refunded = 500
+            person.orders.append(order)
         for _ in range(rng.choice((0, 1, 2))):
             if rng.random() < 0.6:
                 person.touches.append(Touch("survey", moment(), rng.randint(0, 10)))
@@ -355,10 +384,15 @@ def _behaviour_condition(rng: random.Random) -> Filter:
             ("events", _event_condition),
         ]
     )
-    op = rng.choice(("has", "has_none", "count_gte", "count_lte", "count_eq"))
+    ops = ["has", "has_none", "count_gte", "count_lte", "count_eq"]
+    if name == "orders":
+        ops += ["spent_gte", "spent_lte"]
+    op = rng.choice(ops)
     condition: Filter = {"field": name, "op": op}
     if op.startswith("count_"):
         condition["value"] = rng.randint(0, 3)
+    if op.startswith("spent_"):
+        condition["value"] = rng.choice((0, 3_000, 12_500, 30_000))
     if rng.random() < 0.85:
         condition["where"] = _group(rng, make, 2)
     return condition
@@ -376,8 +410,20 @@ def _customer_condition(rng: random.Random) -> Filter:
             {"field": "metrics.total_spent", "op": "gt", "value": rng.choice((10_000, 50_000))},
             _behaviour_condition(rng),
             _behaviour_condition(rng),
+            _spent_condition(rng),
         ]
     )
+
+
+def _spent_condition(rng: random.Random) -> Filter:
+    condition: Filter = {
+        "field": "orders",
+        "op": rng.choice(("spent_gte", "spent_lte")),
+        "value": rng.choice((3_000, 12_500, 30_000, 60_000)),
+    }
+    if rng.random() < 0.7:
+        condition["where"] = _group(rng, _order_condition, 1)
+    return condition
 
 
 async def test_sql_agrees_with_a_plain_reading_of_random_filters(

@@ -1,6 +1,6 @@
 """What a customer did, as filter fields: `orders`, `interactions` and `events`, each with
 fields of its own for the condition's `where`, e.g. "has orders in category shoes within 90d,
-at least 2 times".
+at least 2 times", and for orders "spent at least ¥100,000 (net of refunds) within 12 months".
 
 Orders are purchases: completed or partly refunded, as in the customer's metrics; cancelled and
 fully refunded orders do not count. Events are what shops posted (`page.viewed`, ...), except
@@ -119,6 +119,8 @@ def behaviour_fields() -> dict[str, Field]:
             Order.customer_id == Customer.id,
             Order.status.in_(COUNTED_STATUSES),
         ),
+        Order.occurred_at,
+        amount=Order.total - Order.refunded_total,
     )
     interactions = Behaviour(
         _interaction_fields(),
@@ -127,6 +129,7 @@ def behaviour_fields() -> dict[str, Field]:
             Interaction.workspace_id == Customer.workspace_id,
             Interaction.customer_id == Customer.id,
         ),
+        Interaction.occurred_at,
     )
     events = Behaviour(
         _event_fields(),
@@ -136,6 +139,7 @@ def behaviour_fields() -> dict[str, Field]:
             InboundEvent.customer_id == Customer.id,
             InboundEvent.status != FAILED,
         ),
+        InboundEvent.occurred_at,
     )
     return {
         name: Field(Kind.BEHAVIOUR, behaviour=behaviour)

@@ -49,6 +49,8 @@ class Customer(WorkspaceScoped, Timestamped, Versioned, Base):
         Index("ix_customer_owner", "workspace_id", "owner_id", "created_at", "id"),
         Index("ix_customer_stage", "workspace_id", "lifecycle_stage", "created_at", "id"),
         Index("ix_customer_name_key", "workspace_id", "name_key", "birthday"),
+        Index("ix_customer_tier", "workspace_id", "tier", "id"),
+        Index("ix_customer_score", "workspace_id", "score", "id"),
         # The RFM grid is counted from the stored scores without reading the rows.
         Index(
             "ix_customer_rfm",
@@ -91,6 +93,11 @@ class Customer(WorkspaceScoped, Timestamped, Versioned, Base):
     favourite_category: Mapped[str | None] = mapped_column(String(100))
     favourite_channel: Mapped[str | None] = mapped_column(String(50))
 
+    # Loyalty tier and lead score, kept by the segment domain's rules (derived, like metrics).
+    tier: Mapped[str | None] = mapped_column(String(50))
+    tier_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    score: Mapped[int] = mapped_column(Integer, default=0)
+    score_breakdown: Mapped[list[dict[str, Any]]] = mapped_column(JsonDocument, default=list)
     # Scores relative to the workspace, recomputed by the worker (app/domain/insight).
     rfm_recency: Mapped[int | None] = mapped_column(SmallInteger)
     rfm_frequency: Mapped[int | None] = mapped_column(SmallInteger)

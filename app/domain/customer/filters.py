@@ -144,7 +144,10 @@ def attribute_sorts(
 
 
 def customer_fields(
-    dialect: str, definitions: Sequence[FieldDefinition], lifecycle_stages: Sequence[str]
+    dialect: str,
+    definitions: Sequence[FieldDefinition],
+    lifecycle_stages: Sequence[str],
+    tier_keys: Sequence[str] = (),
 ) -> FieldRegistry:
     """Every field of the customer DSL; names under a prefix are checked as they are used."""
     fields: dict[str, Field] = {
@@ -166,6 +169,9 @@ def customer_fields(
             has=lambda segment_id: in_segment(segment_id),
             non_empty=lambda: in_segment(None),
         ),
+        # Kept by the workspace's tier and scoring rules.
+        "tier": Field(Kind.ENUM, Customer.tier, options=frozenset(tier_keys)),
+        "score": Field(Kind.NUMBER, Customer.score),
         **behaviour_fields(),
     }
     fields.update({name: Field(Kind.TEXT, getattr(Customer, name)) for name in _TEXT_COLUMNS})

@@ -135,6 +135,12 @@ class CustomerMetrics(ResourceModel):
     insights_computed_at: datetime | None
 
 
+class ScoreItem(ResourceModel):
+    rule_id: UUID
+    name: str
+    points: int = Field(description="What the rule adds now, after decay")
+
+
 class Customer(ResourceModel):
     id: UUID
     family_name: str | None
@@ -154,6 +160,12 @@ class Customer(ResourceModel):
     consents: dict[str, Consent]
     attributes: dict[str, Any]
     metrics: CustomerMetrics
+    tier: str | None = Field(description="Key of the loyalty tier held now (read-only)")
+    tier_since: datetime | None = Field(description="Since when the tier is held (read-only)")
+    score: int = Field(description="Lead score: the sum of the breakdown (read-only)")
+    score_breakdown: list[ScoreItem] = Field(
+        description="The scoring rules the customer matches and their points (read-only)"
+    )
     version: int
     created_at: datetime
     updated_at: datetime

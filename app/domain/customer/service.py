@@ -46,8 +46,10 @@ from app.domain.customer.repository import CustomerRepository, FieldDefinitionRe
 from app.domain.interaction.repository import InteractionRepository
 from app.domain.outbox.service import EventRecorder, PendingEvent, changes_between, envelope
 from app.domain.pipeline.repository import DealRepository
+from app.domain.segment.entities import Tier
 from app.domain.segment.repository import MemberRepository
 from app.filters.compiler import compile_filter
+from app.filters.fields import FieldRegistry
 
 Loc = tuple[str | int, ...]
 _PHONE_QUERY_CHARACTERS = frozenset("0123456789+-() 　０１２３４５６７８９＋－（）")
@@ -198,11 +200,20 @@ class CustomerService:
 
     async def compile_filter(self, raw_filter: Any, path: Loc) -> ColumnElement[bool]:
         """The filter DSL over customers, as one SQL condition (segments and workflows too)."""
+        return compile_filter(raw_filter, await self.filter_fields(), now=utcnow(), path=path)
+
+    async def filter_fields(self) -> FieldRegistry:
+        """What the customer DSL may name in this workspace."""
         definitions = await self.definitions.for_object(schemas.FieldObject.CUSTOMER)
-        registry = customer_fields(
-            self._dialect(), list(definitions.values()), await self._lifecycle_stages()
+        tier_keys = await self.session.execute(
+            select(Tier.key).where(Tier.workspace_id == self.context.workspace_id)
         )
-        return compile_filter(raw_filter, registry, now=utcnow(), path=path)
+        return customer_fields(
+            self._dialect(),
+            list(definitions.values()),
+            await self._lifecycle_stages(),
+            list(tier_keys.scalars()),
+        )
 
     async def _matching(self, fragment: str) -> ColumnElement[bool]:
         """Customers whose text, or whose company's name, contains `fragment`.

@@ -19,7 +19,7 @@ EVENT_TYPES: Mapping[str, str] = {
     "customer.updated": "customer",
     "customer.merged": "customer",
     "customer.deleted": "customer",
-    # Coming with tiers and scores; accepted as triggers already.
+    # Kept by the tier and scoring rules (changes: {"tier"} / {"score"}: {"old", "new"}).
     "customer.tier_changed": "customer",
     "customer.score_changed": "customer",
     "segment.created": "segment",
@@ -28,6 +28,13 @@ EVENT_TYPES: Mapping[str, str] = {
     # About the customer who entered or left (data: {"segment", "customer"}).
     "segment.entered": "customer",
     "segment.exited": "customer",
+    "tier.created": "tier",
+    "tier.updated": "tier",
+    "tier.deleted": "tier",
+    "scoring_rule.created": "scoring_rule",
+    "scoring_rule.updated": "scoring_rule",
+    "scoring_rule.deleted": "scoring_rule",
+    "scoring_thresholds.updated": "workspace",
     "company.created": "company",
     "company.updated": "company",
     "company.deleted": "company",

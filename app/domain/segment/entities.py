@@ -4,7 +4,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Date, ForeignKeyConstraint, Index, Integer, String, Text, Uuid
+from sqlalchemy import Date, ForeignKey, ForeignKeyConstraint, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.clock import utcnow
@@ -109,3 +109,50 @@ class SegmentSize(Base):
     segment_id: Mapped[UUID] = mapped_column(Uuid, primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     member_count: Mapped[int] = mapped_column(Integer)
+
+
+class Tier(WorkspaceScoped, Timestamped, Versioned, Base):
+    """A loyalty tier: a customer holds the highest-ranked tier whose filter they match."""
+
+    __tablename__ = "tier"
+    __table_args__ = (
+        Index("ix_tier_key", "workspace_id", "key", unique=True),
+        Index("ix_tier_rank", "workspace_id", "rank", unique=True),
+    )
+
+    key: Mapped[str] = mapped_column(String(50))
+    name: Mapped[str] = mapped_column(String(200))
+    rank: Mapped[int] = mapped_column(Integer)
+    filter: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    depends_on: Mapped[list[str]] = mapped_column(JsonDocument, default=list)
+
+
+class ScoringRule(WorkspaceScoped, Timestamped, Versioned, Base):
+    """Points a customer earns while they match a filter, optionally halving every
+    `half_life_days` since the newest behaviour row that made them match."""
+
+    __tablename__ = "scoring_rule"
+    __table_args__ = (
+        Index("ix_scoring_rule_name", "workspace_id", "name", unique=True),
+        Index("ix_scoring_rule_created", "workspace_id", "created_at", "id"),
+    )
+
+    name: Mapped[str] = mapped_column(String(200))
+    points: Mapped[int] = mapped_column(Integer)
+    filter: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    half_life_days: Mapped[int | None] = mapped_column(Integer)
+    depends_on: Mapped[list[str]] = mapped_column(JsonDocument, default=list)
+
+
+class StandingSettings(Base):
+    """Per workspace: the score thresholds whose crossing is announced, and when tiers and
+    scores were last re-evaluated for every customer (NULL: the rules changed, do it now)."""
+
+    __tablename__ = "standing_settings"
+    __table_args__ = (Index("ix_standing_settings_swept", "swept_at"),)
+
+    workspace_id: Mapped[UUID] = mapped_column(
+        Uuid, ForeignKey("workspace.id", ondelete="CASCADE"), primary_key=True
+    )
+    score_thresholds: Mapped[list[int]] = mapped_column(JsonDocument, default=list)
+    swept_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

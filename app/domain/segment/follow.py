@@ -1,18 +1,22 @@
-"""Segment membership follows every committed change of customers, whoever made it.
+"""Tiers, scores and segment membership follow every committed change of customers, whoever
+made it.
 
 Services record domain events; the outbox notes which customers they touched. Just before the
-unit of work commits, the dynamic segments those changes can affect are re-evaluated for those
-customers, inside the same transaction: a customer is never left in a segment their committed
-data no longer matches, and `segment.entered` / `segment.exited` commit with the change.
+unit of work commits, the tiers, scores and dynamic segments those changes can affect are
+re-evaluated for those customers, inside the same transaction: a customer is never left in a
+tier or segment their committed data no longer matches, and `customer.tier_changed`,
+`customer.score_changed`, `segment.entered` / `segment.exited` commit with the change.
+Tiers and scores go first, so segments that name them see the new values.
 """
 
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import async_session
+from sqlalchemy.ext.asyncio import AsyncSession, async_session
 from sqlalchemy.orm import Session
 from sqlalchemy.util import await_only
 
-from app.domain.outbox.touches import forget_touched, take_touched
+from app.domain.outbox.touches import CUSTOMER, Touched, forget_touched, take_touched
 from app.domain.segment.membership import Membership
+from app.domain.segment.standing import Standing
 
 
 def _follow_before_commit(session: Session) -> None:
@@ -23,7 +27,14 @@ def _follow_before_commit(session: Session) -> None:
     for entry in touched:
         # The commit runs inside SQLAlchemy's async bridge, so the async evaluation can be
         # awaited from this synchronous hook on the same connection and transaction.
-        await_only(Membership(proxy, entry.context).follow(entry.customers))
+        await_only(_follow(proxy, entry))
+
+
+async def _follow(session: AsyncSession, entry: Touched) -> None:
+    customers = {customer_id: set(kinds) for customer_id, kinds in entry.customers.items()}
+    for customer_id in await Standing(session, entry.context).follow(customers):
+        customers[customer_id].add(CUSTOMER)  # a new tier or score is a change of the customer
+    await Membership(session, entry.context).follow(customers)
 
 
 def _forget(session: Session) -> None:

@@ -1,5 +1,7 @@
 """The segment worker: fills segments whose filter is new, sweeps the others now and then
-(time passing moves customers out of "bought within 30 days"), and keeps the daily sizes.
+(time passing moves customers out of "bought within 30 days"), and keeps the daily sizes. It
+sweeps each workspace's tiers and scores the same way: at once when their rules changed, and
+every `sweep_every` after ("spent in the last 12 months" drops, points decay).
 
 Each chunk of a recomputation is a unit of work of its own, so a segment of a million customers
 never holds one long transaction; a worker that dies mid-way leaves the segment `computing`, and
@@ -13,14 +15,16 @@ from datetime import datetime, timedelta
 from typing import cast
 from uuid import UUID
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import ColumnElement, Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.clock import utcnow
 from app.core.context import Actor, Context
-from app.domain.segment.entities import Segment, SegmentMember
+from app.domain.segment.entities import Segment, SegmentMember, StandingSettings
 from app.domain.segment.membership import Membership
 from app.domain.segment.repository import READY, STATIC, SegmentRepository, due_for_work
+from app.domain.segment.standing import Standing
+from app.domain.segment.standing_repository import due_settings
 
 logger = logging.getLogger(__name__)
 
@@ -76,21 +80,51 @@ class SegmentWorker:
             due = (await session.execute(stmt)).all()
         taken = 0
         for workspace_id, segment_id, version, swept_at in due:
-            if await self._claim(workspace_id, segment_id, swept_at, now):
+            table = cast(Table, Segment.__table__)
+            if await self._claim(table, (table.c.id == segment_id,), workspace_id, swept_at, now):
                 taken += 1
                 await self._bring_in_line(workspace_id, segment_id, version)
+        return taken + await self._sweep_standings(now)
+
+    async def _sweep_standings(self, now: datetime) -> int:
+        """Re-evaluates tiers and scores of every customer of the workspaces due now."""
+        async with self.sessions() as session:
+            stmt = (
+                select(StandingSettings.workspace_id, StandingSettings.swept_at)
+                .where(due_settings(now - self.sweep_every))
+                .order_by(StandingSettings.swept_at.is_not(None), StandingSettings.swept_at)
+                .limit(ROUND_SIZE)
+            )
+            due = (await session.execute(stmt)).all()
+        taken = 0
+        table = cast(Table, StandingSettings.__table__)
+        for workspace_id, swept_at in due:
+            if await self._claim(table, (), workspace_id, swept_at, now):
+                taken += 1
+                context = Context(workspace_id, Actor.system())
+                after: UUID | None = None
+                while True:
+                    async with self.sessions() as session, session.begin():
+                        after = await Standing(session, context).sweep_chunk(after)
+                    if after is None:
+                        break
         return taken
 
     async def _claim(
-        self, workspace_id: UUID, segment_id: UUID, swept_at: datetime | None, now: datetime
+        self,
+        table: Table,
+        key: tuple[ColumnElement[bool], ...],
+        workspace_id: UUID,
+        swept_at: datetime | None,
+        now: datetime,
     ) -> bool:
-        """Only one worker gets a segment: the one whose update still sees the old time."""
-        table = cast(Table, Segment.__table__)
+        """Only one worker gets a segment (or a workspace's standings sweep): the one whose
+        update still sees the old time."""
         seen = table.c.swept_at.is_(None) if swept_at is None else table.c.swept_at == swept_at
         async with self.sessions() as session, session.begin():
             result = await session.execute(
                 update(table)
-                .where(table.c.workspace_id == workspace_id, table.c.id == segment_id, seen)
+                .where(table.c.workspace_id == workspace_id, *key, seen)
                 .values(swept_at=now)
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
