@@ -32,9 +32,12 @@ from app.domain.segment.repository import (
     MemberRepository,
     SegmentRepository,
 )
+from app.filters.compiler import compile_filter
+from app.filters.fields import FieldRegistry
 
 CHUNK = 500
-FILL_CHUNK = 5000
+# A sweep reads this many customers per unit of work; the few that changed are locked.
+SCAN_CHUNK = 5000
 SEGMENTS = "segments"
 _BEHAVIOURS = frozenset(EVERYTHING - {CUSTOMER})
 
@@ -78,9 +81,13 @@ class Membership:
         self.customers = CustomerRepository(session, workspace_id)
         self.customer_service = CustomerService(session, context)
         self.events = EventRecorder(session, context)
+        self._fields: FieldRegistry | None = None
 
     async def condition(self, segment: Segment) -> ColumnElement[bool]:
-        return await self.customer_service.compile_filter(segment.filter, ("filter",))
+        """The segment's filter as SQL; the workspace's field registry is read once per unit."""
+        if self._fields is None:
+            self._fields = await self.customer_service.filter_fields()
+        return compile_filter(segment.filter, self._fields, now=utcnow(), path=("filter",))
 
     async def follow(self, touched: Mapping[UUID, Collection[str]]) -> None:
         """Re-evaluates, for the touched customers, each dynamic segment that reads what changed."""
@@ -192,16 +199,15 @@ class Membership:
     ) -> UUID | None:
         """Brings one chunk of the segment in line with its filter, in customer id order;
         returns the last id handled, or None when this pass is through. A segment's first
-        filling (`announce` false) goes in larger chunks and announces nobody.
+        filling (`announce` false) announces nobody.
 
         Entering walks the customers the filter matches and leaving walks the members, each
         checked against the other side by key: no anti-join whose plan would hang on the
         statistics of a membership table that just grew."""
         condition = await self.condition(segment)
-        size = CHUNK if announce else FILL_CHUNK
         workspace = Customer.workspace_id == self.context.workspace_id
         if leaving:
-            ids = await self.members.ids_after(segment.id, after, size)
+            ids = await self.members.ids_after(segment.id, after, SCAN_CHUNK)
             if not ids:
                 return None
             matching = set(
@@ -217,7 +223,7 @@ class Membership:
             if after is not None:
                 stmt = stmt.where(Customer.id > after)
             ids = list(
-                (await self.session.execute(stmt.order_by(Customer.id).limit(size))).scalars()
+                (await self.session.execute(stmt.order_by(Customer.id).limit(SCAN_CHUNK))).scalars()
             )
             if not ids:
                 return None
