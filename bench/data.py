@@ -170,8 +170,11 @@ def customer_entity(
     # What a flush would fill in: the columns' own defaults (purchase metrics start at 0).
     for column in CUSTOMER_TABLE.columns:
         default = column.default
-        if getattr(customer, column.key) is None and default is not None and default.is_scalar:
-            setattr(customer, column.key, default.arg)  # type: ignore[attr-defined]
+        if getattr(customer, column.key) is None and default is not None:
+            if default.is_scalar:
+                setattr(customer, column.key, default.arg)  # type: ignore[attr-defined]
+            elif default.is_callable:  # e.g. `list`, wrapped by SQLAlchemy to take a context
+                setattr(customer, column.key, default.arg(None))  # type: ignore[attr-defined]
     return customer
 
 
