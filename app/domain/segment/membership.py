@@ -11,6 +11,7 @@ in `apply`, where the membership rows decide what really changed.
 from collections import defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -36,8 +37,6 @@ from app.filters.compiler import compile_filter
 from app.filters.fields import FieldRegistry
 
 CHUNK = 500
-# A sweep reads this many customers per unit of work; the few that changed are locked.
-SCAN_CHUNK = 5000
 SEGMENTS = "segments"
 _BEHAVIOURS = frozenset(EVERYTHING - {CUSTOMER})
 
@@ -194,52 +193,53 @@ class Membership:
         )
         return entered, len(announced) - entered
 
-    async def recompute_chunk(
-        self, segment: Segment, after: UUID | None, *, leaving: bool, announce: bool
-    ) -> UUID | None:
-        """Brings one chunk of the segment in line with its filter, in customer id order;
-        returns the last id handled, or None when this pass is through. A segment's first
-        filling (`announce` false) announces nobody.
-
-        Entering walks the customers the filter matches and leaving walks the members, each
-        checked against the other side by key: no anti-join whose plan would hang on the
-        statistics of a membership table that just grew."""
+    async def recompute(self, segment: Segment, *, announce: bool) -> tuple[int, int]:
+        """Brings the whole segment in line with its filter: one INSERT of the customers it
+        matches that are not members, one DELETE of the members it no longer matches. The
+        rows those statements really changed are the ones announced (unless `announce` is
+        false: a segment's first filling), so the database does the walking, not this process.
+        """
         condition = await self.condition(segment)
-        workspace = Customer.workspace_id == self.context.workspace_id
-        if leaving:
-            ids = await self.members.ids_after(segment.id, after, SCAN_CHUNK)
-            if not ids:
-                return None
-            matching = set(
-                (
-                    await self.session.execute(
-                        select(Customer.id).where(workspace, Customer.id.in_(ids), condition)
-                    )
-                ).scalars()
-            )
-            changed = [customer_id for customer_id in ids if customer_id not in matching]
-        else:
-            stmt = select(Customer.id).where(workspace, condition)
-            if after is not None:
-                stmt = stmt.where(Customer.id > after)
-            ids = list(
-                (await self.session.execute(stmt.order_by(Customer.id).limit(SCAN_CHUNK))).scalars()
-            )
-            if not ids:
-                return None
-            current = {member for _, member in await self.members.current([segment.id], ids)}
-            changed = [customer_id for customer_id in ids if customer_id not in current]
-        if changed:
-            customers = await self.customers.get_many(changed, lock=True) if announce else None
-            found = [c for c in changed if customers is None or c in customers]
-            change = {segment.id: found}
-            await self.apply(
-                {segment.id: segment},
-                Changes(entering={} if leaving else change, leaving=change if leaving else {}),
-                customers,
-                announce=announce,
-            )
-        return ids[-1]
+        now = utcnow()
+        entered = await self.members.add_matching(segment.id, condition, now)
+        left = await self.members.remove_unmatched(segment.id, condition)
+        deltas = {segment.id: len(entered) - len(left)}
+        await self.segments.adjust_counts(deltas)
+        if announce:
+            for change, customer_ids in ((ENTERED, entered), (EXITED, left)):
+                for start in range(0, len(customer_ids), CHUNK):
+                    await self._announce(segment, change, customer_ids[start : start + CHUNK], now)
+        return len(entered), len(left)
+
+    async def _announce(
+        self, segment: Segment, change: str, customer_ids: list[UUID], at: datetime
+    ) -> None:
+        await self.members.record_changes(
+            [
+                {
+                    "segment_id": segment.id,
+                    "customer_id": customer_id,
+                    "change": change,
+                    "occurred_at": at,
+                }
+                for customer_id in customer_ids
+            ]
+        )
+        customers = await self.customers.get_many(customer_ids)
+        await self.events.record_many(
+            [
+                PendingEvent(
+                    f"segment.{change}",
+                    "customer",
+                    customer.id,
+                    {
+                        "segment": _segment_summary(segment),
+                        "customer": customer_schemas.Customer.snapshot(customer),
+                    },
+                )
+                for customer in customers.values()
+            ]
+        )
 
 
 def _changes(entering: set[tuple[UUID, UUID]], leaving: set[tuple[UUID, UUID]]) -> Changes:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from app.db.dialect import insert_new
 from app.db.repository import WorkspaceRepository
+from app.db.types import UtcDateTime
 from app.domain.customer.entities import Customer
 from app.domain.segment.entities import (
     Segment,
@@ -133,15 +134,42 @@ class MemberRepository:
         )
         return {(row[0], row[1]) for row in (await self.session.execute(stmt)).all()}
 
-    async def ids_after(self, segment_id: UUID, after: UUID | None, limit: int) -> list[UUID]:
-        """The next `limit` members' ids after `after`, in id order."""
-        stmt = select(SegmentMember.customer_id).where(
-            SegmentMember.workspace_id == self.workspace_id,
-            SegmentMember.segment_id == segment_id,
+    async def add_matching(
+        self, segment_id: UUID, condition: ColumnElement[bool], at: datetime
+    ) -> list[UUID]:
+        """Makes every customer meeting `condition` a member; the ids that were not yet."""
+        table = cast(Table, SegmentMember.__table__)
+        matching = select(
+            Customer.workspace_id, literal(segment_id, Uuid), Customer.id, literal(at, UtcDateTime)
+        ).where(Customer.workspace_id == self.workspace_id, condition)
+        stmt = (
+            insert_new(table, self.dialect)
+            .from_select(["workspace_id", "segment_id", "customer_id", "entered_at"], matching)
+            .returning(table.c.customer_id)
         )
-        if after is not None:
-            stmt = stmt.where(SegmentMember.customer_id > after)
-        stmt = stmt.order_by(SegmentMember.customer_id).limit(limit)
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def remove_unmatched(
+        self, segment_id: UUID, condition: ColumnElement[bool]
+    ) -> list[UUID]:
+        """Removes the members no longer meeting `condition` (each checked by its key)."""
+        table = cast(Table, SegmentMember.__table__)
+        still = exists(
+            select(Customer.id).where(
+                Customer.workspace_id == table.c.workspace_id,
+                Customer.id == table.c.customer_id,
+                condition,
+            )
+        )
+        stmt = (
+            delete(table)
+            .where(
+                table.c.workspace_id == self.workspace_id,
+                table.c.segment_id == segment_id,
+                ~still,
+            )
+            .returning(table.c.customer_id)
+        )
         return list((await self.session.execute(stmt)).scalars())
 
     async def add(self, segment_id: UUID, customer_ids: Iterable[UUID], at: datetime) -> list[UUID]:

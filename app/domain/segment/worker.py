@@ -3,9 +3,9 @@
 sweeps each workspace's tiers and scores the same way: at once when their rules changed, and
 every `sweep_every` after ("spent in the last 12 months" drops, points decay).
 
-Each chunk of a recomputation is a unit of work of its own, so a segment of a million customers
-never holds one long transaction; a worker that dies mid-way leaves the segment `computing`, and
-another takes it once the lease has passed.
+A recomputation is one unit of work of two set-based statements (see `Membership.recompute`);
+a worker that dies mid-way leaves the segment `computing`, and another takes it once the lease
+has passed.
 """
 
 import asyncio
@@ -130,22 +130,13 @@ class SegmentWorker:
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def _bring_in_line(self, workspace_id: UUID, segment_id: UUID, version: int) -> None:
-        context = Context(workspace_id, Actor.system())
-        for leaving in (False, True):
-            after: UUID | None = None
-            while True:
-                async with self.sessions() as session, session.begin():
-                    segment = await SegmentRepository(session, workspace_id).get(segment_id)
-                    if segment is None or segment.version != version:
-                        return  # deleted, or a newer filter: its own round follows
-                    if segment.kind == STATIC:
-                        break
-                    membership = Membership(session, context)
-                    after = await membership.recompute_chunk(
-                        segment, after, leaving=leaving, announce=segment.computed_at is not None
-                    )
-                if after is None:
-                    break
+        async with self.sessions() as session, session.begin():
+            segment = await SegmentRepository(session, workspace_id).get(segment_id)
+            if segment is None or segment.version != version:
+                return  # deleted, or a newer filter: its own round follows
+            if segment.kind != STATIC:
+                membership = Membership(session, Context(workspace_id, Actor.system()))
+                await membership.recompute(segment, announce=segment.computed_at is not None)
         await self._finish(workspace_id, segment_id, version)
 
     async def _finish(self, workspace_id: UUID, segment_id: UUID, version: int) -> None:
