@@ -4,8 +4,9 @@ from typing import Any
 
 from httpx import AsyncClient
 
-from tests.api.factories import make_customer, make_interaction
+from tests.api.factories import make_company, make_customer, make_interaction
 from tests.api.test_events_ingest import order_event, post
+from tests.api.test_pipelines import make_deal, make_pipeline, move, stage_id
 from tests.conftest import Tenant
 
 
@@ -144,3 +145,39 @@ async def test_erase_keeps_anonymous_order_totals_only(client: AsyncClient, tena
             )
         ).scalars()
         assert all("customer" not in payload for payload in payloads)
+
+
+async def test_a_company_timeline_shows_its_interactions_deal_moves_and_changes(
+    client: AsyncClient, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    company = await make_company(client, tenant, name="山田商事")
+    contact = await make_customer(client, tenant, company_id=company["id"])
+    other = await make_customer(client, tenant)
+    await make_interaction(client, tenant, contact["id"], company_id=company["id"], body="訪問")
+    await make_interaction(client, tenant, other["id"], body="別件")
+    pipeline = await make_pipeline(client, tenant)
+    deal = await make_deal(client, tenant, pipeline, "リード", company_id=company["id"])
+    moved = await move(client, tenant, deal, stage_id(pipeline, "提案"))
+    assert moved.status_code == 200, moved.text
+    renamed = await client.patch(
+        f"/v1/companies/{company['id']}", json={"name": "山田商事株式会社"}, headers=tenant.headers
+    )
+    assert renamed.status_code == 200, renamed.text
+
+    response = await client.get(f"/v1/companies/{company['id']}/timeline", headers=tenant.headers)
+    assert response.status_code == 200, response.text
+    kinds = [(entry["kind"], entry["type"]) for entry in response.json()["data"]]
+    assert ("change", "company.updated") in kinds
+    assert ("deal", "deal.stage_changed") in kinds
+    assert ("interaction", "note") in kinds
+    assert kinds[0] == ("change", "company.updated")  # newest first
+    assert len([k for k in kinds if k[0] == "interaction"]) == 1  # not the other customer's
+
+    only_deals = await client.get(
+        f"/v1/companies/{company['id']}/timeline?kind=deal", headers=tenant.headers
+    )
+    assert {entry["kind"] for entry in only_deals.json()["data"]} == {"deal"}
+    hidden = await client.get(
+        f"/v1/companies/{company['id']}/timeline", headers=other_tenant.headers
+    )
+    assert hidden.status_code == 404

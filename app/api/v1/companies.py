@@ -11,11 +11,14 @@ from app.api.responses import created_at_location, list_response, set_etag
 from app.api.v1.routing import resource_router
 from app.api.v1.schemas.common import ListResponse
 from app.api.v1.schemas.search import SearchRequest
+from app.api.v1.schemas.timeline import Timeline, timeline_response
+from app.db.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from app.domain.access.scopes import Scope
 from app.domain.company.schemas import Company, CompanyCreate, CompanyUpdate
 from app.domain.company.service import CompanyQuery, CompanyService
 from app.domain.customer.schemas import Customer
 from app.domain.customer.service import CustomerQuery, CustomerService
+from app.domain.interaction.timeline import EntryKind, TimelineService
 
 router = resource_router("/companies", "companies")
 
@@ -118,3 +121,32 @@ async def list_company_customers(
         page, CustomerQuery(company_id=company_id)
     )
     return list_response(request, response, customers, Customer.model_validate)
+
+
+@router.get(
+    "/{company_id}/timeline",
+    responses=problem_responses(404),
+    summary="What happened with a company, newest first",
+)
+async def company_timeline(
+    company_id: UUID,
+    request: Request,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    kind: Annotated[
+        str | None,
+        Query(
+            pattern=r"^(interaction|deal|change)(,(interaction|deal|change))*$",
+            description="Only these kinds, comma-separated: interaction, deal, change",
+        ),
+    ] = None,
+    unit: Unit = ReadUnit(Scope.CUSTOMERS_READ),
+) -> Timeline:
+    """Interactions logged against the company, its deals' stage moves and its own changes, in
+    one list with one cursor."""
+    kinds = {EntryKind(value) for value in kind.split(",")} if kind else set()
+    page = await TimelineService(unit.session, unit.context).company_page(
+        company_id, PageRequest(limit=limit, cursor=cursor), kinds
+    )
+    return timeline_response(request, response, page)

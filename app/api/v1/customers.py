@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import Query, Request, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from app.api.deps import IfMatchDep, PageDep, ReadUnit, Unit, WriteUnit
 from app.api.errors import problem_body, problem_responses
@@ -18,6 +18,7 @@ from app.api.v1.schemas.search import (
     BatchResponse,
     SearchRequest,
 )
+from app.api.v1.schemas.timeline import Timeline, timeline_response
 from app.core.errors import ValidationFailed
 from app.db.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest
 from app.domain.access.scopes import Scope
@@ -31,19 +32,6 @@ from app.domain.segment.schemas import CustomerSegment
 from app.domain.segment.service import SegmentService
 
 router = resource_router("/customers", "customers")
-
-
-class TimelineItem(BaseModel):
-    kind: str = Field(description="interaction, order, event (shop events), deal or change")
-    id: UUID
-    type: str = Field(examples=["call", "order.completed", "page.viewed", "customer.updated"])
-    occurred_at: datetime
-    data: dict[str, Any]
-
-
-class Timeline(BaseModel):
-    data: list[TimelineItem]
-    next_cursor: str | None
 
 
 class DuplicatePair(BaseModel):
@@ -316,22 +304,7 @@ async def customer_timeline(
     page = await TimelineService(unit.session, unit.context).page(
         customer_id, PageRequest(limit=limit, cursor=cursor), kinds
     )
-    if page.next_cursor is not None:
-        next_url = request.url.include_query_params(cursor=page.next_cursor)
-        response.headers["Link"] = f'<{next_url}>; rel="next"'
-    return Timeline(
-        data=[
-            TimelineItem(
-                kind=entry.kind,
-                id=entry.id,
-                type=entry.type,
-                occurred_at=entry.occurred_at,
-                data=entry.data,
-            )
-            for entry in page.entries
-        ],
-        next_cursor=page.next_cursor,
-    )
+    return timeline_response(request, response, page)
 
 
 @router.get(

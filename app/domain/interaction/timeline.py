@@ -21,6 +21,7 @@ from app.core.cursors import decode_cursor, encode_cursor
 from app.core.errors import ValidationFailed
 from app.db.pagination import PageRequest
 from app.domain.commerce.entities import InboundEvent, Order
+from app.domain.company.repository import CompanyRepository
 from app.domain.customer.repository import CustomerRepository
 from app.domain.interaction.entities import Interaction
 from app.domain.outbox.entities import DomainEvent
@@ -49,6 +50,17 @@ class TimelineEntry:
     data: dict[str, Any]
 
 
+COMPANY_KINDS = (EntryKind.INTERACTION, EntryKind.DEAL, EntryKind.CHANGE)
+
+
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """Whose story: a customer (with those merged into it), or a company."""
+
+    customers: Sequence[UUID] = ()
+    company: UUID | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class TimelinePage:
     entries: list[TimelineEntry]
@@ -66,12 +78,23 @@ class TimelineService:
     ) -> TimelinePage:
         await self.customers.require(customer_id)
         subjects = [customer_id, *await self.customers.merged_into(customer_id)]
+        return await self._page(_Scope(customers=subjects), request, kinds or list(EntryKind))
+
+    async def company_page(
+        self, company_id: UUID, request: PageRequest, kinds: Collection[EntryKind]
+    ) -> TimelinePage:
+        """A company's story: interactions logged against it, its deals' moves, its changes."""
+        await CompanyRepository(self.session, self.workspace_id).require(company_id)
+        chosen = [kind for kind in COMPANY_KINDS if not kinds or kind in kinds]
+        return await self._page(_Scope(company=company_id), request, chosen)
+
+    async def _page(
+        self, scope: "_Scope", request: PageRequest, kinds: Collection[EntryKind]
+    ) -> TimelinePage:
+        if not kinds:
+            return TimelinePage(entries=[], next_cursor=None)
         after = self._decode(request.cursor)
-        sources = [
-            self._source(kind, subjects, after, request.limit + 1)
-            for kind in EntryKind
-            if not kinds or kind in kinds
-        ]
+        sources = [self._source(kind, scope, after, request.limit + 1) for kind in kinds]
         union = union_all(*sources).subquery()
         stmt = (
             select(union.c.kind, union.c.id, union.c.occurred_at)
@@ -90,11 +113,11 @@ class TimelineService:
     def _source(
         self,
         kind: EntryKind,
-        subjects: Sequence[UUID],
+        scope: "_Scope",
         after: tuple[datetime, UUID] | None,
         limit: int,
     ) -> Select[Any]:
-        entity, time_column, conditions = self._shape(kind, subjects)
+        entity, time_column, conditions = self._shape(kind, scope)
         if after is not None:
             moment, last_id = after
             conditions.append(
@@ -115,16 +138,21 @@ class TimelineService:
         return select(inner.c.kind, inner.c.id, inner.c.occurred_at)
 
     def _shape(
-        self, kind: EntryKind, subjects: Sequence[UUID]
+        self, kind: EntryKind, scope: "_Scope"
     ) -> tuple[Any, Any, list[ColumnElement[bool]]]:
+        """The table, time column and conditions of a kind's entries within `scope` (its
+        first condition is always the workspace's)."""
+        subjects, company = scope.customers, scope.company
         if kind is EntryKind.INTERACTION:
+            about = (
+                Interaction.company_id == company
+                if company is not None
+                else Interaction.customer_id.in_(subjects)
+            )
             return (
                 Interaction,
                 Interaction.occurred_at,
-                [
-                    Interaction.workspace_id == self.workspace_id,
-                    Interaction.customer_id.in_(subjects),
-                ],
+                [Interaction.workspace_id == self.workspace_id, about],
             )
         if kind is EntryKind.ORDER:
             return (
@@ -143,9 +171,12 @@ class TimelineService:
                 ],
             )
         if kind is EntryKind.DEAL:
-            deals = select(Deal.id).where(
-                Deal.workspace_id == self.workspace_id, Deal.customer_id.in_(subjects)
+            whose = (
+                Deal.company_id == company
+                if company is not None
+                else Deal.customer_id.in_(subjects)
             )
+            deals = select(Deal.id).where(Deal.workspace_id == self.workspace_id, whose)
             return (
                 DealStageChange,
                 DealStageChange.changed_at,
@@ -163,16 +194,22 @@ class TimelineService:
                     SegmentMembershipChange.customer_id.in_(subjects),
                 ],
             )
-        return (
-            DomainEvent,
-            DomainEvent.created_at,
-            [
-                DomainEvent.workspace_id == self.workspace_id,
+        if company is not None:
+            about_subject = [
+                DomainEvent.subject_type == "company",
+                DomainEvent.subject_id == company,
+            ]
+        else:
+            about_subject = [
                 DomainEvent.subject_type == "customer",
                 DomainEvent.subject_id.in_(subjects),
                 # Segment entries come from the membership history, with the segment's name.
                 DomainEvent.type.not_like("segment.%"),
-            ],
+            ]
+        return (
+            DomainEvent,
+            DomainEvent.created_at,
+            [DomainEvent.workspace_id == self.workspace_id, *about_subject],
         )
 
     async def _entries(self, refs: list[tuple[EntryKind, UUID]]) -> list[TimelineEntry]:
@@ -182,7 +219,7 @@ class TimelineService:
             by_kind.setdefault(kind, []).append(entry_id)
         found: dict[UUID, TimelineEntry] = {}
         for kind, ids in by_kind.items():
-            entity, _, conditions = self._shape(kind, [])
+            entity, _, conditions = self._shape(kind, _Scope(customers=[]))
             stmt = select(entity).where(conditions[0], entity.id.in_(ids))
             for row in (await self.session.execute(stmt)).scalars():
                 found[row.id] = _entry(kind, row)
