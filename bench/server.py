@@ -100,7 +100,7 @@ def running_server(
         _wait_until_healthy(process, port, log_path)
         yield Server(name=name, port=port, process=process)
     finally:
-        _stop(process)
+        stop_process_group(process)
 
 
 def _wait_until_healthy(process: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
@@ -125,7 +125,7 @@ def _wait_until_healthy(process: subprocess.Popen[bytes], port: int, log_path: P
     )
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process_group(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM to the server's process group; SIGKILL to whatever is left after the grace time."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)

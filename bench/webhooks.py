@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ from app.db import migrations
 from app.db.session import create_database
 from bench.database import bench_workspace, fresh_database
 from bench.loadgen import LOOPBACK, percentile_ms
-from bench.server import PROJECT_ROOT, free_port, running_server
+from bench.server import PROJECT_ROOT, free_port, running_server, stop_process_group
 
 BATCH = 1000
 TARGET_PER_SECOND = 500.0
@@ -62,13 +61,7 @@ def _process(
     try:
         yield process
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_process_group(process)
 
 
 @contextmanager

@@ -4,6 +4,7 @@ KOKYAKU_TEST_POSTGRES_URL is set. Tests isolate themselves by working in a works
 
 import asyncio
 import os
+import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -31,6 +32,14 @@ BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
 async def _admin_connection(url: str) -> asyncpg.Connection:
     parsed = make_url(url).set(drivername="postgresql")
     return await asyncpg.connect(parsed.render_as_string(hide_password=False))
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now (for servers and receivers started by tests)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def create_postgres_database(url: str) -> str:

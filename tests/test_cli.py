@@ -3,7 +3,6 @@
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ import httpx
 
 from app.main import create_app
 from tests.api.test_conventions import client_for
-from tests.conftest import settings_for
+from tests.conftest import free_port, settings_for
 
 
 def kokyaku(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -71,17 +70,10 @@ def test_openapi_export_writes_the_document(tmp_path: Path) -> None:
     assert '"/v1/users"' in target.read_text(encoding="utf-8")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def test_serve_bootstraps_an_empty_database_and_serves(tmp_path: Path) -> None:
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
     assert kokyaku(database_url, "migrate").returncode == 0
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "KOKYAKU_DATABASE_URL": database_url, "KOKYAKU_LOG_LEVEL": "INFO"}
     server = subprocess.Popen(
         [sys.executable, "-m", "app", "serve", "--port", str(port)],

@@ -3,7 +3,6 @@
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,16 +16,9 @@ from sqlalchemy.engine import make_url
 from app.db import migrations
 from app.main import create_app
 from tests.api.test_conventions import client_for
-from tests.conftest import Tenant, make_tenant, settings_for
+from tests.conftest import Tenant, free_port, make_tenant, settings_for
 
 BATCH = 1000
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _order_events(run: str) -> list[dict[str, object]]:
@@ -87,7 +79,7 @@ async def test_a_batch_cut_off_by_kill_9_is_all_or_nothing_and_its_retry_applies
 ) -> None:
     run = f"kill{int(delay * 100)}{os.getpid()}"
     events = _order_events(run)
-    port = _free_port()
+    port = free_port()
     server = _serve(database_url, port, tmp_path / "serve.log")
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:

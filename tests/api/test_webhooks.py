@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +18,7 @@ from app.main import create_app
 from tests.api.factories import make_customer, read_feed
 from tests.api.receiver import Receiver, running_receiver
 from tests.api.test_conventions import client_for
-from tests.conftest import Tenant, make_tenant, settings_for
+from tests.conftest import Tenant, free_port, make_tenant, settings_for
 
 FAST = (0, 0.05, 0.05, 0.05)
 
@@ -139,13 +138,6 @@ async def test_an_ordered_endpoint_gets_events_in_order_despite_retries(
     assert names == ["一", "一", "一", "二", "三"]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 async def _as_if_retries_were_due(tenant: Tenant) -> None:
     """Time passes: every delivery waiting for its next attempt may go now."""
     async with tenant.database.writer() as session, session.begin():
@@ -162,7 +154,7 @@ async def test_a_receiver_down_for_an_hour_gets_every_event_afterwards_in_order(
     # The real retry schedule: within an hour a delivery is tried at 0 s, 5 s, 5 min and 30 min.
     dispatcher = Dispatcher(tenant.database.writer, allow_private=True, timeout=2)
     await dispatcher.fan_out()
-    port = _free_port()
+    port = free_port()
     endpoint = await subscribe(client, tenant, f"http://127.0.0.1:{port}/hooks")
     names = ["一", "二", "三", "四", "五"]
     for name in names:

@@ -22,6 +22,7 @@ from app.core.errors import ValidationFailed
 from app.domain.webhook import signing
 from app.domain.webhook.ssrf import BlockedTarget, IPAddress
 from app.domain.webhook.transport import DeliveryError, post_pinned
+from tests.conftest import free_port
 
 BODY = json.dumps({"id": "evt_1", "type": "customer.created", "data": {"name": "佐藤"}}).encode()
 HEADERS = {"content-type": "application/json"}
@@ -134,13 +135,6 @@ class FakeResolver:
             return []
         asked_before = self.asked.count(host) - 1
         return [ipaddress.ip_address(found[min(asked_before, len(found) - 1)])]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 async def test_delivery_reaches_the_server_signed_with_host_and_body() -> None:
