@@ -7,7 +7,6 @@ from uuid import UUID
 
 from sqlalchemy import (
     ColumnElement,
-    Select,
     Table,
     Uuid,
     and_,
@@ -61,15 +60,35 @@ class SegmentRepository(WorkspaceRepository[Segment]):
             stmt = stmt.where(Segment.id != other_than)
         return (await self.session.execute(stmt.limit(1))).first() is not None
 
-    def of_customer(self, customer_id: UUID) -> Select[Segment]:
-        return self.select().where(
-            exists(
-                select(SegmentMember.customer_id).where(
-                    SegmentMember.workspace_id == Segment.workspace_id,
-                    SegmentMember.segment_id == Segment.id,
-                    SegmentMember.customer_id == customer_id,
-                )
+    async def of_customer(self, customer_id: UUID) -> list[tuple[Segment, SegmentMember]]:
+        """The segments the customer is in, with their membership, by name."""
+        stmt = (
+            select(Segment, SegmentMember)
+            .join(
+                SegmentMember,
+                (SegmentMember.workspace_id == Segment.workspace_id)
+                & (SegmentMember.segment_id == Segment.id),
             )
+            .where(
+                Segment.workspace_id == self.workspace_id,
+                SegmentMember.customer_id == customer_id,
+            )
+            .order_by(Segment.name)
+        )
+        return [(row[0], row[1]) for row in (await self.session.execute(stmt)).all()]
+
+    async def mark_computed(
+        self, segment_id: UUID, version: int, member_count: int, at: datetime
+    ) -> None:
+        """Sets the recounted size and, unless the filter changed since `version`, marks the
+        segment ready. Bookkeeping, not a change of the definition: the version stays."""
+        table = cast(Table, Segment.__table__)
+        mine = (table.c.workspace_id == self.workspace_id, table.c.id == segment_id)
+        await self.session.execute(sql_update(table).where(*mine).values(member_count=member_count))
+        await self.session.execute(
+            sql_update(table)
+            .where(*mine, table.c.version == version)
+            .values(status=READY, computed_at=at)
         )
 
     async def adjust_counts(self, deltas: Mapping[UUID, int]) -> None:

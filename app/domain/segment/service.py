@@ -166,20 +166,7 @@ class SegmentService:
 
     async def of_customer(self, customer_id: UUID) -> list[tuple[Segment, SegmentMember]]:
         await self.customers.get(customer_id)
-        stmt = (
-            select(Segment, SegmentMember)
-            .join(
-                SegmentMember,
-                (SegmentMember.workspace_id == Segment.workspace_id)
-                & (SegmentMember.segment_id == Segment.id),
-            )
-            .where(
-                Segment.workspace_id == self.context.workspace_id,
-                SegmentMember.customer_id == customer_id,
-            )
-            .order_by(Segment.name)
-        )
-        return [(row[0], row[1]) for row in (await self.session.execute(stmt)).all()]
+        return await self.segments.of_customer(customer_id)
 
     async def sizes(self, segment_id: UUID, since: date) -> list[tuple[date, int]]:
         await self.segments.require(segment_id)

@@ -15,14 +15,19 @@ from datetime import datetime, timedelta
 from typing import cast
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Table, func, select, update
+from sqlalchemy import ColumnElement, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.clock import utcnow
 from app.core.context import Actor, Context
-from app.domain.segment.entities import Segment, SegmentMember, StandingSettings
+from app.domain.segment.entities import Segment, StandingSettings
 from app.domain.segment.membership import Membership
-from app.domain.segment.repository import READY, STATIC, SegmentRepository, due_for_work
+from app.domain.segment.repository import (
+    STATIC,
+    MemberRepository,
+    SegmentRepository,
+    due_for_work,
+)
 from app.domain.segment.standing import Standing
 from app.domain.segment.standing_repository import due_settings
 
@@ -141,23 +146,18 @@ class SegmentWorker:
 
     async def _finish(self, workspace_id: UUID, segment_id: UUID, version: int) -> None:
         """Marks the segment ready (unless its filter changed meanwhile), recounts its members
-        and keeps today's size. Not a change of the definition: the version stays."""
+        and keeps today's size."""
         async with self.sessions() as session, session.begin():
-            count = await session.scalar(
-                select(func.count()).where(
-                    SegmentMember.workspace_id == workspace_id,
-                    SegmentMember.segment_id == segment_id,
-                )
+            segments = SegmentRepository(session, workspace_id)
+            if await segments.get(segment_id) is None:
+                return  # deleted meanwhile
+            count = await MemberRepository(session, workspace_id, _dialect(session)).count(
+                segment_id
             )
             now = utcnow()
-            table = cast(Table, Segment.__table__)
-            mine = (table.c.workspace_id == workspace_id, table.c.id == segment_id)
-            await session.execute(update(table).where(*mine).values(member_count=int(count or 0)))
-            await session.execute(
-                update(table)
-                .where(*mine, table.c.version == version)
-                .values(status=READY, computed_at=now)
-            )
-            segments = SegmentRepository(session, workspace_id)
-            if await segments.get(segment_id) is not None:
-                await segments.record_size(segment_id, now.date(), int(count or 0))
+            await segments.mark_computed(segment_id, version, count, now)
+            await segments.record_size(segment_id, now.date(), count)
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
