@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Uuid,
     bindparam,
+    case,
     func,
     insert,
     literal,
@@ -39,7 +40,7 @@ from app.db.session import create_database
 from app.domain.commerce.entities import Order, OrderLine
 from app.domain.customer.entities import Customer
 from app.domain.interaction.entities import Interaction
-from app.domain.pipeline.entities import Deal, Stage
+from app.domain.pipeline.entities import Deal, DealStageChange, Stage
 from bench.data import LIST_SORT
 
 CUSTOMER: Table = Customer.__table__  # type: ignore[assignment]
@@ -48,6 +49,7 @@ ORDER_LINE: Table = OrderLine.__table__  # type: ignore[assignment]
 INTERACTION: Table = Interaction.__table__  # type: ignore[assignment]
 DEAL: Table = Deal.__table__  # type: ignore[assignment]
 STAGE: Table = Stage.__table__  # type: ignore[assignment]
+CHANGE: Table = DealStageChange.__table__  # type: ignore[assignment]
 BOARD_DEALS = 20
 # The segment preview scenario's filter (lapsed big spenders), as SQL written by hand.
 _LAPSED_BIG_SPENDERS = """
@@ -111,11 +113,21 @@ FORECAST_SQL = text(
     "WHERE d.workspace_id = :w AND d.pipeline_id = :p AND d.status IN ('open', 'won') "
     "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
 ).bindparams(bindparam("w", type_=Uuid()), bindparam("p", type_=Uuid()))
-FUNNEL_SQL = text(
-    "SELECT c.to_stage_id AS stage, count(DISTINCT c.deal_id) AS reached, "
-    "percentile_disc(0.5) WITHIN GROUP (ORDER BY c.seconds_in_previous_stage) AS median "
-    "FROM deal_stage_change c WHERE c.workspace_id = :w AND c.pipeline_id = :p "
-    "GROUP BY c.to_stage_id"
+# The funnel over every deal of the pipeline (no period), as the app computes it: the furthest
+# stage position each deal reached (lost counts 0; built from the stages in the route), the
+# nearest-rank median and p90 of the seconds spent in each stage before leaving it, and the
+# deals by status.
+TIME_IN_STAGE_SQL = text(
+    "SELECT from_stage_id AS stage, "
+    "percentile_disc(0.5) WITHIN GROUP (ORDER BY seconds_in_previous_stage) AS median, "
+    "percentile_disc(0.9) WITHIN GROUP (ORDER BY seconds_in_previous_stage) AS p90 "
+    "FROM deal_stage_change WHERE workspace_id = :w AND pipeline_id = :p "
+    "AND from_stage_id IS NOT NULL AND seconds_in_previous_stage IS NOT NULL "
+    "GROUP BY from_stage_id"
+).bindparams(bindparam("w", type_=Uuid()), bindparam("p", type_=Uuid()))
+STATUS_SQL = text(
+    "SELECT status, count(*) AS deals FROM deal WHERE workspace_id = :w AND pipeline_id = :p "
+    "GROUP BY status"
 ).bindparams(bindparam("w", type_=Uuid()), bindparam("p", type_=Uuid()))
 PAGE_SIZE = 50
 
@@ -348,9 +360,37 @@ def create_bare_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/w/{workspace_id}/pipelines/{pipeline_id}/funnel")
     async def funnel(workspace_id: UUID, pipeline_id: UUID) -> dict[str, Any]:
+        ids = {"w": workspace_id, "p": pipeline_id}
         async with database.reader() as session:
-            rows = await session.execute(FUNNEL_SQL, {"w": workspace_id, "p": pipeline_id})
-            return {"stages": [dict(row) for row in rows.mappings()]}
+            stages = (
+                await session.execute(
+                    select(STAGE.c.id, STAGE.c.position, STAGE.c.kind)
+                    .where(STAGE.c.workspace_id == workspace_id, STAGE.c.pipeline_id == pipeline_id)
+                    .order_by(STAGE.c.position)
+                )
+            ).all()
+            reached = case(
+                {stage.id: 0 if stage.kind == "lost" else stage.position for stage in stages},
+                value=CHANGE.c.to_stage_id,
+            )
+            per_deal = (
+                select(func.max(reached).label("furthest"))
+                .where(CHANGE.c.workspace_id == workspace_id, CHANGE.c.pipeline_id == pipeline_id)
+                .group_by(CHANGE.c.deal_id)
+                .subquery()
+            )
+            furthest = await session.execute(
+                select(per_deal.c.furthest, func.count().label("deals"))
+                .where(per_deal.c.furthest.is_not(None))
+                .group_by(per_deal.c.furthest)
+            )
+            times = await session.execute(TIME_IN_STAGE_SQL, ids)
+            statuses = await session.execute(STATUS_SQL, ids)
+            return {
+                "furthest": [dict(row) for row in furthest.mappings()],
+                "time_in_stage": [dict(row) for row in times.mappings()],
+                "statuses": [dict(row) for row in statuses.mappings()],
+            }
 
     @app.post("/w/{workspace_id}/segments/preview")
     async def segment_preview(workspace_id: UUID) -> dict[str, Any]:

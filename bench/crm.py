@@ -228,9 +228,9 @@ async def load_deals(
             changes += len(moves)
             say(f"  {start + len(deals):,} of {count:,} deals, {changes:,} stage changes loaded")
         if connection is not None and deferred is not None:
-            say("  rebuilding deal indexes and foreign keys, then ANALYZE")
+            say("  rebuilding deal indexes and foreign keys; VACUUM ANALYZE, as autovacuum would")
             await deferred.restore(connection)
-            await connection.execute(f"ANALYZE {DEAL_TABLE.name}, {CHANGE_TABLE.name}")
+            await connection.execute(f"VACUUM ANALYZE {DEAL_TABLE.name}, {CHANGE_TABLE.name}")
     finally:
         if connection is not None:
             await connection.close()

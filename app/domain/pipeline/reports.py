@@ -148,10 +148,14 @@ class PipelineReports:
         database."""
         stages = await self._stages(pipeline_id)
         since, until = _start_of(start), _start_of(end)
-        furthest = await self.deals.furthest_positions(pipeline_id, since, until)
+        funnel_stages = [stage for stage in stages if stage.kind != schemas.StageKind.LOST]
+        # A lost deal reached what it passed before; the lost stage itself reaches nothing.
+        positions = {stage.id: 0 for stage in stages} | {
+            stage.id: stage.position for stage in funnel_stages
+        }
+        furthest = await self.deals.furthest_positions(pipeline_id, positions, since, until)
         durations = await self.deals.stage_durations(pipeline_id, since, until, self.dialect)
         statuses = await self.deals.statuses(pipeline_id, since, until)
-        funnel_stages = [stage for stage in stages if stage.kind != schemas.StageKind.LOST]
         reached = [
             sum(count for position, count in furthest if position >= stage.position)
             for stage in funnel_stages

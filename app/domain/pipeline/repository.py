@@ -1,25 +1,16 @@
 """Queries for pipelines, stages, deals, deal contacts and stage history."""
 
-import math
 from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
-from sqlalchemy import Select, case, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, case, delete, func, insert, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.db.dialect import POSTGRESQL
 from app.db.repository import WorkspaceRepository
 from app.domain.pipeline.entities import Deal, DealContact, DealStageChange, Pipeline, Stage
-
-
-def nearest_rank(values: Sequence[int], share: float) -> int | None:
-    """The smallest value with at least `share` of the values at or below it."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(math.ceil(share * len(ordered)), 1) - 1]
 
 
 class PipelineRepository(WorkspaceRepository[Pipeline]):
@@ -177,47 +168,64 @@ class DealRepository(WorkspaceRepository[Deal]):
         )
         return [tuple(row) for row in (await self.session.execute(stmt)).all()]
 
-    def _cohort(
+    def _created_in(
         self, pipeline_id: UUID, start: datetime | None, end: datetime | None
-    ) -> Select[UUID]:
-        deals = select(Deal.id).where(
-            Deal.workspace_id == self.workspace_id, Deal.pipeline_id == pipeline_id
-        )
+    ) -> list[ColumnElement[bool]]:
+        """The deals of the pipeline created within [start, end)."""
+        conditions = [Deal.workspace_id == self.workspace_id, Deal.pipeline_id == pipeline_id]
         if start is not None:
-            deals = deals.where(Deal.created_at >= start)
+            conditions.append(Deal.created_at >= start)
         if end is not None:
-            deals = deals.where(Deal.created_at < end)
-        return deals
+            conditions.append(Deal.created_at < end)
+        return conditions
+
+    def _moves_of_deals_created_in(
+        self, pipeline_id: UUID, start: datetime | None, end: datetime | None
+    ) -> list[ColumnElement[bool]]:
+        """The stage history of the deals of the pipeline created within [start, end). A move
+        carries its deal's pipeline (deals never change pipelines), so without a period no deal
+        needs reading."""
+        conditions = [
+            DealStageChange.workspace_id == self.workspace_id,
+            DealStageChange.pipeline_id == pipeline_id,
+        ]
+        if start is not None or end is not None:
+            cohort = select(Deal.id).where(*self._created_in(pipeline_id, start, end))
+            conditions.append(DealStageChange.deal_id.in_(cohort))
+        return conditions
 
     async def furthest_positions(
-        self, pipeline_id: UUID, start: datetime | None, end: datetime | None
+        self,
+        pipeline_id: UUID,
+        positions: Mapping[UUID, int],
+        start: datetime | None,
+        end: datetime | None,
     ) -> list[tuple[int, int]]:
-        """(furthest stage position reached, deals) over the cohort; lost stages count 0."""
-        reached = case((Stage.kind == "lost", 0), else_=Stage.position)
+        """(furthest position reached, deals) over the moves of the deals created in the period,
+        a stage counting as the position `positions` gives it; moves into stages it does not
+        name (deleted ones) count for nothing."""
+        if not positions:
+            return []
+        reached = case(dict(positions), value=DealStageChange.to_stage_id)
         per_deal = (
-            select(DealStageChange.deal_id, func.max(reached).label("furthest"))
-            .join(
-                Stage,
-                (Stage.workspace_id == DealStageChange.workspace_id)
-                & (Stage.id == DealStageChange.to_stage_id),
-            )
-            .where(
-                DealStageChange.workspace_id == self.workspace_id,
-                DealStageChange.deal_id.in_(self._cohort(pipeline_id, start, end)),
-            )
+            select(func.max(reached).label("furthest"))
+            .where(*self._moves_of_deals_created_in(pipeline_id, start, end))
             .group_by(DealStageChange.deal_id)
             .subquery()
         )
-        stmt = select(per_deal.c.furthest, func.count()).group_by(per_deal.c.furthest)
+        stmt = (
+            select(per_deal.c.furthest, func.count())
+            .where(per_deal.c.furthest.is_not(None))
+            .group_by(per_deal.c.furthest)
+        )
         return [(int(f), int(n)) for f, n in (await self.session.execute(stmt)).all()]
 
     async def statuses(
         self, pipeline_id: UUID, start: datetime | None, end: datetime | None
     ) -> dict[str, int]:
-        cohort = self._cohort(pipeline_id, start, end).subquery()
         stmt = (
             select(Deal.status, func.count())
-            .where(Deal.workspace_id == self.workspace_id, Deal.id.in_(select(cohort.c.id)))
+            .where(*self._created_in(pipeline_id, start, end))
             .group_by(Deal.status)
         )
         return {status: int(count) for status, count in (await self.session.execute(stmt)).all()}
@@ -227,30 +235,43 @@ class DealRepository(WorkspaceRepository[Deal]):
     ) -> dict[UUID, tuple[int | None, int | None]]:
         """(median, p90) nearest-rank seconds spent in each stage before leaving it."""
         seconds = DealStageChange.seconds_in_previous_stage
+        left = DealStageChange.from_stage_id
         conditions = [
-            DealStageChange.workspace_id == self.workspace_id,
-            DealStageChange.deal_id.in_(self._cohort(pipeline_id, start, end)),
-            DealStageChange.from_stage_id.is_not(None),
+            *self._moves_of_deals_created_in(pipeline_id, start, end),
+            left.is_not(None),
             seconds.is_not(None),
         ]
         if dialect == POSTGRESQL:
             stmt = (
                 select(
-                    DealStageChange.from_stage_id,
+                    left,
                     func.percentile_disc(0.5).within_group(seconds),
                     func.percentile_disc(0.9).within_group(seconds),
                 )
                 .where(*conditions)
-                .group_by(DealStageChange.from_stage_id)
+                .group_by(left)
             )
-            rows = (await self.session.execute(stmt)).all()
-            return {stage: (median, p90) for stage, median, p90 in rows}
-        values: dict[UUID, list[int]] = {}
-        stmt_all = select(DealStageChange.from_stage_id, seconds).where(*conditions)
-        for stage, value in (await self.session.execute(stmt_all)).all():
-            if stage is not None and value is not None:
-                values.setdefault(stage, []).append(value)
-        return {stage: (nearest_rank(v, 0.5), nearest_rank(v, 0.9)) for stage, v in values.items()}
+        else:
+            # Nearest rank without percentile_disc: the value at the first rank r with
+            # r >= share × n, in integer tenths so that no rounding decides the rank.
+            ranked = (
+                select(
+                    left.label("stage"),
+                    seconds.label("seconds"),
+                    func.row_number().over(partition_by=left, order_by=seconds).label("ordinal"),
+                    func.count().over(partition_by=left).label("moves"),
+                )
+                .where(*conditions)
+                .subquery()
+            )
+
+            def at_tenths(tenths: int) -> ColumnElement[Any]:
+                reaches = ranked.c.ordinal * 10 >= ranked.c.moves * tenths
+                return func.min(case((reaches, ranked.c.seconds)))
+
+            stmt = select(ranked.c.stage, at_tenths(5), at_tenths(9)).group_by(ranked.c.stage)
+        rows = (await self.session.execute(stmt)).all()
+        return {stage: (median, p90) for stage, median, p90 in rows}
 
     async def history(self, deal_id: UUID) -> list[DealStageChange]:
         stmt = (
