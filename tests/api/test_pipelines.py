@@ -3,11 +3,14 @@
 import asyncio
 from datetime import date, timedelta
 from typing import Any
+from uuid import UUID
 
 import pytest
 from httpx import AsyncClient
+from sqlalchemy import delete, update
 
 from app.core.clock import utcnow
+from app.domain.pipeline.entities import Deal, DealStageChange
 from tests.api.factories import make_customer, post_created, read_feed
 from tests.conftest import Tenant
 
@@ -279,6 +282,142 @@ async def test_funnel_counts_skips_and_backward_moves(client: AsyncClient, tenan
     assert first["conversion_to_next"] == pytest.approx(2 / 3)
     assert (funnel["deals"], funnel["won"], funnel["lost"], funnel["win_rate"]) == (3, 1, 1, 0.5)
     assert first["median_seconds_in_stage"] is not None
+
+
+async def _spent(tenant: Tenant, deal: dict[str, Any], stage: str, seconds: int) -> None:
+    """Time passes: the deal's moves out of `stage` came `seconds` after it entered."""
+    async with tenant.database.writer() as session, session.begin():
+        await session.execute(
+            update(DealStageChange)
+            .where(
+                DealStageChange.workspace_id == tenant.id,
+                DealStageChange.deal_id == UUID(deal["id"]),
+                DealStageChange.from_stage_id == UUID(stage),
+            )
+            .values(seconds_in_previous_stage=seconds)
+        )
+
+
+async def _funnel(
+    client: AsyncClient, tenant: Tenant, pipeline: dict[str, Any], query: str = ""
+) -> dict[str, Any]:
+    answer = await client.get(
+        f"/v1/pipelines/{pipeline['id']}/funnel{query}", headers=tenant.headers
+    )
+    assert answer.status_code == 200, answer.text
+    funnel: dict[str, Any] = answer.json()
+    return funnel
+
+
+def _by_stage(funnel: dict[str, Any], *fields: str) -> dict[str, tuple[Any, ...]]:
+    return {row["stage"]["name"]: tuple(row[field] for field in fields) for row in funnel["stages"]}
+
+
+async def test_funnel_time_in_stage_is_the_nearest_rank_median_and_p90(
+    client: AsyncClient, tenant: Tenant
+) -> None:
+    pipeline = await make_pipeline(client, tenant)
+    lead, proposal, talks = (stage_id(pipeline, name) for name in ("リード", "提案", "交渉"))
+    deals = []
+    for seconds in (500, 100, 400, 200, 300):
+        deal = await make_deal(client, tenant, pipeline, "リード")
+        await move(client, tenant, deal, proposal)
+        await _spent(tenant, deal, lead, seconds)
+        deals.append(deal)
+    for deal, target, seconds in (
+        (deals[0], talks, 60),
+        (deals[1], talks, 10),
+        (deals[2], lead, 30),
+    ):
+        await move(client, tenant, deal, target)  # the third moves back: its time counts too
+        await _spent(tenant, deal, proposal, seconds)
+    funnel = await _funnel(client, tenant, pipeline)
+    # リード: 100 200 300 400 500 -> ranks ⌈2.5⌉ = 3 and ⌈4.5⌉ = 5; 提案: 10 30 60 -> ⌈1.5⌉ = 2
+    # and ⌈2.7⌉ = 3; nobody has left 交渉 yet.
+    assert _by_stage(funnel, "median_seconds_in_stage", "p90_seconds_in_stage") == {
+        "リード": (300, 500),
+        "提案": (30, 60),
+        "交渉": (None, None),
+        "受注": (None, None),
+    }
+    assert _by_stage(funnel, "reached", "conversion_to_next") == {
+        "リード": (5, 1.0),
+        "提案": (5, 0.4),
+        "交渉": (2, 0.0),
+        "受注": (0, None),
+    }
+    assert (funnel["deals"], funnel["won"], funnel["lost"], funnel["win_rate"]) == (5, 0, 0, None)
+
+
+async def test_funnel_takes_the_deals_created_in_the_period_only(
+    client: AsyncClient, tenant: Tenant
+) -> None:
+    pipeline = await make_pipeline(client, tenant)
+    lead, talks, won = (stage_id(pipeline, name) for name in ("リード", "交渉", "受注"))
+    old = await make_deal(client, tenant, pipeline, "リード")
+    await move(client, tenant, old, talks)
+    await move(client, tenant, old, won)
+    await _spent(tenant, old, lead, 1_000)
+    new = await make_deal(client, tenant, pipeline, "リード")
+    await move(client, tenant, new, talks)
+    await _spent(tenant, new, lead, 7)
+    async with tenant.database.writer() as session, session.begin():
+        await session.execute(
+            update(Deal)
+            .where(Deal.workspace_id == tenant.id, Deal.id == UUID(old["id"]))
+            .values(created_at=utcnow() - timedelta(days=400))
+        )
+    today = utcnow().date()
+    recent = await _funnel(client, tenant, pipeline, f"?from={today - timedelta(days=30)}")
+    assert _by_stage(recent, "reached", "median_seconds_in_stage")["リード"] == (1, 7)
+    assert _by_stage(recent, "reached")["受注"] == (0,)
+    assert (recent["deals"], recent["won"], recent["win_rate"]) == (1, 0, None)
+    earlier = await _funnel(client, tenant, pipeline, f"?to={today - timedelta(days=30)}")
+    assert _by_stage(earlier, "reached", "median_seconds_in_stage")["リード"] == (1, 1_000)
+    assert (earlier["deals"], earlier["won"], earlier["win_rate"]) == (1, 1, 1.0)
+    everything = await _funnel(client, tenant, pipeline)
+    assert _by_stage(everything, "reached") == {
+        "リード": (2,),
+        "提案": (2,),  # skipped, so passed
+        "交渉": (2,),
+        "受注": (1,),
+    }
+    assert _by_stage(everything, "median_seconds_in_stage")["リード"] == (7,)
+    nobody = await _funnel(client, tenant, pipeline, f"?from={today + timedelta(days=1)}")
+    assert [row["reached"] for row in nobody["stages"]] == [0, 0, 0, 0]
+    assert (nobody["deals"], nobody["win_rate"]) == (0, None)
+
+
+async def test_funnel_after_a_stage_is_deleted_and_for_deals_without_history(
+    client: AsyncClient, tenant: Tenant
+) -> None:
+    pipeline = await make_pipeline(client, tenant)
+    lead, proposal, talks = (stage_id(pipeline, name) for name in ("リード", "提案", "交渉"))
+    stays = await make_deal(client, tenant, pipeline, "リード")
+    await move(client, tenant, stays, proposal)
+    went_back = await make_deal(client, tenant, pipeline, "リード")
+    await move(client, tenant, went_back, proposal)
+    await move(client, tenant, went_back, lead)
+    deleted = await client.delete(
+        f"/v1/pipelines/{pipeline['id']}/stages/{proposal}?move_deals_to={talks}",
+        headers=tenant.headers,
+    )
+    assert deleted.status_code == 204
+    # A deal whose history was never kept (data from before it was) counts in the total only.
+    untracked = await make_deal(client, tenant, pipeline, "リード")
+    async with tenant.database.writer() as session, session.begin():
+        await session.execute(
+            delete(DealStageChange).where(
+                DealStageChange.workspace_id == tenant.id,
+                DealStageChange.deal_id == UUID(untracked["id"]),
+            )
+        )
+    funnel = await _funnel(client, tenant, pipeline)
+    # Moves into the deleted stage count for no remaining stage: the deal that went back
+    # reached リード only; the one moved out of 提案 by the deletion reached 交渉.
+    assert _by_stage(funnel, "reached") == {"リード": (2,), "交渉": (1,), "受注": (0,)}
+    assert [row["stage"]["position"] for row in funnel["stages"]] == [1, 2, 3]
+    assert funnel["deals"] == 3
 
 
 async def test_deal_moves_appear_in_the_customer_timeline(

@@ -149,10 +149,8 @@ class PipelineReports:
         stages = await self._stages(pipeline_id)
         since, until = _start_of(start), _start_of(end)
         funnel_stages = [stage for stage in stages if stage.kind != schemas.StageKind.LOST]
-        # A lost deal reached what it passed before; the lost stage itself reaches nothing.
-        positions = {stage.id: 0 for stage in stages} | {
-            stage.id: stage.position for stage in funnel_stages
-        }
+        # Moving to a lost stage reaches nothing: a lost deal reached what it passed before.
+        positions = {stage.id: stage.position for stage in funnel_stages}
         furthest = await self.deals.furthest_positions(pipeline_id, positions, since, until)
         durations = await self.deals.stage_durations(pipeline_id, since, until, self.dialect)
         statuses = await self.deals.statuses(pipeline_id, since, until)

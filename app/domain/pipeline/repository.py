@@ -203,7 +203,7 @@ class DealRepository(WorkspaceRepository[Deal]):
     ) -> list[tuple[int, int]]:
         """(furthest position reached, deals) over the moves of the deals created in the period,
         a stage counting as the position `positions` gives it; moves into stages it does not
-        name (deleted ones) count for nothing."""
+        name (lost or deleted ones) count for nothing."""
         if not positions:
             return []
         reached = case(dict(positions), value=DealStageChange.to_stage_id)
