@@ -114,7 +114,7 @@ FORECAST_SQL = text(
     "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
 ).bindparams(bindparam("w", type_=Uuid()), bindparam("p", type_=Uuid()))
 # The funnel over every deal of the pipeline (no period), as the app computes it: the furthest
-# stage position each deal reached (lost counts 0; built from the stages in the route), the
+# stage position each deal reached (lost reaches nothing; built from the stages in the route), the
 # nearest-rank median and p90 of the seconds spent in each stage before leaving it, and the
 # deals by status.
 TIME_IN_STAGE_SQL = text(
@@ -370,7 +370,7 @@ def create_bare_app(settings: Settings | None = None) -> FastAPI:
                 )
             ).all()
             reached = case(
-                {stage.id: 0 if stage.kind == "lost" else stage.position for stage in stages},
+                {stage.id: stage.position for stage in stages if stage.kind != "lost"},
                 value=CHANGE.c.to_stage_id,
             )
             per_deal = (
