@@ -6,7 +6,7 @@ an unset field fails `eq` but passes `ne`.
 
 import operator
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -15,7 +15,7 @@ from sqlalchemy import and_, exists, false, func, literal, not_, or_, select, tr
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.core.errors import ValidationFailed
-from app.filters.fields import Field, FieldRegistry, Kind
+from app.filters.fields import Behaviour, Field, FieldRegistry, Kind
 from app.filters.model import AllOf, AnyOf, Condition, FilterProblems, Node, Not, parse_filter
 
 MAX_LIST_VALUES = 1000
@@ -192,10 +192,17 @@ def _compile_scalar(field: Field, op: str, value: Any, now: datetime) -> ColumnE
 
 
 class _Compiler:
-    def __init__(self, registry: FieldRegistry, now: datetime, problems: FilterProblems) -> None:
+    def __init__(
+        self,
+        registry: FieldRegistry,
+        now: datetime,
+        problems: FilterProblems,
+        whole_workspace: UUID | None = None,
+    ) -> None:
         self.registry = registry
         self.now = now
         self.problems = problems
+        self.whole_workspace = whole_workspace
 
     def node(self, node: Node) -> ColumnElement[bool]:
         if isinstance(node, AllOf):
@@ -251,6 +258,9 @@ class _Compiler:
         op = condition.op
         if op in _SPENT_COMPARISONS:
             amount = _amount(condition.value)
+            if self.whole_workspace is not None:
+                total = func.sum(behaviour.amount)
+                return self.grouped(behaviour, where, _SPENT_COMPARISONS[op], total, amount)
             spent = (
                 select(func.coalesce(func.sum(behaviour.amount), 0))
                 .select_from(behaviour.rows)
@@ -269,6 +279,8 @@ class _Compiler:
                 op = "has"
             elif op in ("count_lte", "count_eq") and count == 0:
                 op = "has_none"
+            elif self.whole_workspace is not None:
+                return self.grouped(behaviour, where, _COUNT_COMPARISONS[op], func.count(), count)
             else:
                 counted = (
                     select(func.count())
@@ -280,6 +292,29 @@ class _Compiler:
                 return compared
         found = exists(select(literal(1)).select_from(behaviour.rows).where(*matching))
         return found if op == "has" else not_(found)
+
+    def grouped(
+        self,
+        behaviour: Behaviour,
+        where: ColumnElement[bool],
+        compare: Callable[[Any, Any], ColumnElement[bool]],
+        measure: ColumnElement[Any],
+        value: int,
+    ) -> ColumnElement[bool]:
+        """`compare(measure, value)` over each row's related rows meeting `where`, as one
+        grouping of the workspace's rows: the rows with none (a count or sum of 0) are in the
+        answer exactly when 0 compares true, so they are found by what they are not."""
+        assert self.whole_workspace is not None
+        owners = (
+            select(behaviour.owner)
+            .select_from(behaviour.rows)
+            .where(behaviour.of_workspace(self.whole_workspace), where)
+            .group_by(behaviour.owner)
+        )
+        key: ColumnElement[Any] = behaviour.key
+        if compare(0, value):
+            return key.not_in(owners.having(not_(compare(measure, value))))
+        return key.in_(owners.having(compare(measure, value)))
 
 
 def newest_behaviour(
@@ -309,12 +344,24 @@ def newest_behaviour(
 
 
 def compile_filter(
-    raw: Any, registry: FieldRegistry, *, now: datetime, path: Sequence[str | int]
+    raw: Any,
+    registry: FieldRegistry,
+    *,
+    now: datetime,
+    path: Sequence[str | int],
+    whole_workspace: UUID | None = None,
 ) -> ColumnElement[bool]:
-    """`raw` as one boolean SQL expression; 422 naming every problem's JSON path."""
+    """`raw` as one boolean SQL expression; 422 naming every problem's JSON path.
+
+    With `whole_workspace` (its id), for filtering every row of that workspace at once (a
+    segment's recomputation), behaviour counts and sums are compiled as one grouping of the
+    workspace's related rows instead of one correlated count per filtered row; for a few rows
+    (a change, a page) the correlated form is the cheap one.
+    """
     problems = FilterProblems()
     node = parse_filter(raw, path, problems)
-    expression = _Compiler(registry, now, problems).node(node) if node is not None else false()
+    compiler = _Compiler(registry, now, problems, whole_workspace)
+    expression = compiler.node(node) if node is not None else false()
     if problems:
         first_path, first_message = problems.items[0]
         where = ".".join(str(part) for part in first_path)

@@ -4,6 +4,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.elements import ColumnElement
@@ -51,12 +52,20 @@ class Behaviour:
     `belongs` the condition tying a row to the filtered row, so the subquery correlates.
     `amount`, when set, is what `spent_gte` / `spent_lte` add up over the rows (an order's
     net total); `occurred_at` is when a row happened (for the newest matching row).
+
+    For filtering a whole workspace at once, `owner` is the rows' column naming the filtered
+    row, `key` the filtered row's own id, and `of_workspace(id)` the rows that count, of one
+    workspace, without correlating: counts and sums then group the rows once instead of
+    counting them again for every filtered row.
     """
 
     fields: "FieldRegistry"
     rows: Any
     belongs: Callable[[], ColumnElement[bool]]
     occurred_at: Any
+    owner: Any
+    key: Any
+    of_workspace: Callable[[UUID], ColumnElement[bool]]
     amount: Any = None
 
 

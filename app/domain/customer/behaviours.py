@@ -120,6 +120,13 @@ def behaviour_fields() -> dict[str, Field]:
             Order.status.in_(COUNTED_STATUSES),
         ),
         Order.occurred_at,
+        owner=Order.customer_id,
+        key=Customer.id,
+        of_workspace=lambda workspace_id: and_(
+            Order.workspace_id == workspace_id,
+            Order.customer_id.is_not(None),
+            Order.status.in_(COUNTED_STATUSES),
+        ),
         amount=Order.total - Order.refunded_total,
     )
     interactions = Behaviour(
@@ -130,6 +137,9 @@ def behaviour_fields() -> dict[str, Field]:
             Interaction.customer_id == Customer.id,
         ),
         Interaction.occurred_at,
+        owner=Interaction.customer_id,
+        key=Customer.id,
+        of_workspace=lambda workspace_id: Interaction.workspace_id == workspace_id,
     )
     events = Behaviour(
         _event_fields(),
@@ -140,6 +150,13 @@ def behaviour_fields() -> dict[str, Field]:
             InboundEvent.status != FAILED,
         ),
         InboundEvent.occurred_at,
+        owner=InboundEvent.customer_id,
+        key=Customer.id,
+        of_workspace=lambda workspace_id: and_(
+            InboundEvent.workspace_id == workspace_id,
+            InboundEvent.customer_id.is_not(None),
+            InboundEvent.status != FAILED,
+        ),
     )
     return {
         name: Field(Kind.BEHAVIOUR, behaviour=behaviour)

@@ -143,6 +143,23 @@ class MemberRepository:
             )
         )
 
+    async def matching(
+        self, conditions: Mapping[UUID, ColumnElement[bool]], customer_ids: Collection[UUID]
+    ) -> set[tuple[UUID, UUID]]:
+        """(segment id, customer id) for each of the customers meeting a segment's condition:
+        one statement reading each customer once, with a column per segment."""
+        segment_ids = list(conditions)
+        stmt = select(
+            Customer.id,
+            *(conditions[segment_id].label(f"s{i}") for i, segment_id in enumerate(segment_ids)),
+        ).where(Customer.workspace_id == self.workspace_id, Customer.id.in_(customer_ids))
+        return {
+            (segment_id, row[0])
+            for row in (await self.session.execute(stmt)).all()
+            for segment_id, met in zip(segment_ids, row[1:], strict=True)
+            if met
+        }
+
     async def current(
         self, segment_ids: Collection[UUID], customer_ids: Collection[UUID]
     ) -> set[tuple[UUID, UUID]]:
