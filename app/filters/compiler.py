@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, exists, false, func, literal, not_, or_, select, true
+from sqlalchemy import and_, bindparam, exists, false, func, literal, not_, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.core.errors import ValidationFailed
@@ -19,6 +19,8 @@ from app.filters.fields import Behaviour, Field, FieldRegistry, Kind
 from app.filters.model import AllOf, AnyOf, Condition, FilterProblems, Node, Not, parse_filter
 
 MAX_LIST_VALUES = 1000
+# A moment, or a clock read each time the compiled statement runs.
+Now = datetime | Callable[[], datetime]
 _COMPARISONS = {
     "eq": operator.eq,
     "lt": operator.lt,
@@ -156,7 +158,24 @@ def _compile_list(field: Field, op: str, value: Any) -> ColumnElement[bool]:
     return or_(*members) if op == "in" else and_(*members)
 
 
-def _compile_scalar(field: Field, op: str, value: Any, now: datetime) -> ColumnElement[bool]:
+def _relative_bound(field: Field, period: Any, now: Now) -> Any:
+    """The start of the last `period`, for comparing with the field; with a clock for `now`,
+    a parameter the clock sets each time the statement runs."""
+
+    def start_before(moment: datetime) -> Any:
+        start = relative_start(period, moment)
+        return field.to_sql(start.date() if field.kind is Kind.DATE else start)
+
+    if isinstance(now, datetime):
+        return start_before(now)
+    start_before(now())  # a bad period is refused now, not when the statement runs
+    assert field.expression is not None
+    return bindparam(
+        None, callable_=lambda: start_before(now()), type_=field.expression.type, unique=True
+    )
+
+
+def _compile_scalar(field: Field, op: str, value: Any, now: Now) -> ColumnElement[bool]:
     expression = field.expression
     assert expression is not None
     kind = field.kind
@@ -173,8 +192,7 @@ def _compile_scalar(field: Field, op: str, value: Any, now: datetime) -> ColumnE
     if op == "in":
         return _definite(expression, expression.in_(_values(kind, value, field)))
     if op in ("within_last", "not_within_last"):
-        start = relative_start(value, now)
-        bound = field.to_sql(start.date() if kind is Kind.DATE else start)
+        bound = _relative_bound(field, value, now)
         if op == "within_last":
             return _definite(expression, expression >= bound)
         return or_(expression.is_(None), expression < bound)
@@ -195,7 +213,7 @@ class _Compiler:
     def __init__(
         self,
         registry: FieldRegistry,
-        now: datetime,
+        now: Now,
         problems: FilterProblems,
         whole_workspace: UUID | None = None,
     ) -> None:
@@ -347,11 +365,15 @@ def compile_filter(
     raw: Any,
     registry: FieldRegistry,
     *,
-    now: datetime,
+    now: Now,
     path: Sequence[str | int],
     whole_workspace: UUID | None = None,
 ) -> ColumnElement[bool]:
     """`raw` as one boolean SQL expression; 422 naming every problem's JSON path.
+
+    Relative times ("within the last 30 days") count back from `now`; given a clock instead
+    of a moment, from the clock's time whenever the statement runs, so the expression can be
+    kept and run again later.
 
     With `whole_workspace` (its id), for filtering every row of that workspace at once (a
     segment's recomputation), behaviour counts and sums are compiled as one grouping of the

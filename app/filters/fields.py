@@ -1,6 +1,6 @@
 """What a filter may name: each field's kind, its SQL expression, and the operators it takes."""
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -97,15 +97,21 @@ class Field:
 
 
 class FieldRegistry:
-    """Fields by name; names under a prefix such as `attributes.` may be resolved on demand."""
+    """Fields by name; names under a prefix such as `attributes.` may be resolved on demand.
+
+    `fingerprint` stands for what a registry built from stored definitions was built from:
+    two registries with the same fingerprint compile a filter alike.
+    """
 
     def __init__(
         self,
         fields: Mapping[str, Field],
         prefixed: Mapping[str, Callable[[str], Field | None]] | None = None,
+        fingerprint: Hashable = None,
     ) -> None:
         self.fields = fields
         self.prefixed = prefixed or {}
+        self.fingerprint = fingerprint
 
     def resolve(self, name: str) -> Field | None:
         known = self.fields.get(name)

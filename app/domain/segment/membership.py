@@ -9,7 +9,7 @@ in `apply`, where the membership rows decide what really changed.
 """
 
 from collections import defaultdict
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Hashable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,6 +37,9 @@ from app.filters.compiler import compile_filter
 from app.filters.fields import FieldRegistry
 
 CHUNK = 500
+# Compiled segment filters by segment, version and field registry, oldest first.
+COMPILED_KEPT = 4096
+_COMPILED: dict[tuple[Hashable, ...], ColumnElement[bool]] = {}
 SEGMENTS = "segments"
 _BEHAVIOURS = frozenset(EVERYTHING - {CUSTOMER})
 
@@ -86,16 +89,25 @@ class Membership:
         self, segment: Segment, *, whole_workspace: bool = False
     ) -> ColumnElement[bool]:
         """The segment's filter as SQL, for a few customers or for `whole_workspace` at once;
-        the workspace's field registry is read once per unit."""
+        the workspace's field registry is read once per unit, and a filter compiled once per
+        version of the segment and of the registry (its relative times read the clock when
+        the statement runs)."""
         if self._fields is None:
             self._fields = await self.customer_service.filter_fields()
-        return compile_filter(
-            segment.filter,
-            self._fields,
-            now=utcnow(),
-            path=("filter",),
-            whole_workspace=self.context.workspace_id if whole_workspace else None,
-        )
+        key = (segment.id, segment.version, whole_workspace, self._fields.fingerprint)
+        condition = _COMPILED.get(key)
+        if condition is None:
+            condition = compile_filter(
+                segment.filter,
+                self._fields,
+                now=utcnow,
+                path=("filter",),
+                whole_workspace=self.context.workspace_id if whole_workspace else None,
+            )
+            if len(_COMPILED) >= COMPILED_KEPT:
+                del _COMPILED[next(iter(_COMPILED))]  # the oldest compiled
+            _COMPILED[key] = condition
+        return condition
 
     async def follow(self, touched: Mapping[UUID, Collection[str]]) -> None:
         """Re-evaluates, for the touched customers, each dynamic segment that reads what changed."""
