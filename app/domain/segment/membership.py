@@ -205,15 +205,14 @@ class Membership:
         return entered, len(announced) - entered
 
     async def recompute(self, segment: Segment, *, announce: bool) -> tuple[int, int]:
-        """Brings the whole segment in line with its filter: one INSERT of the customers it
-        matches that are not members, one DELETE of the members it no longer matches. The
-        rows those statements really changed are the ones announced (unless `announce` is
-        false: a segment's first filling), so the database does the walking, not this process.
+        """Brings the whole segment in line with its filter: the customers it matches that
+        are not members are inserted, the members it no longer matches deleted. The rows
+        those statements really changed are the ones announced (unless `announce` is false:
+        a segment's first filling), so the database does the walking, not this process.
         """
         condition = await self.condition(segment, whole_workspace=True)
         now = utcnow()
-        entered = await self.members.add_matching(segment.id, condition, now)
-        left = await self.members.remove_unmatched(segment.id, condition)
+        entered, left = await self.members.bring_in_line(segment.id, condition, now)
         deltas = {segment.id: len(entered) - len(left)}
         await self.segments.adjust_counts(deltas)
         if announce:
