@@ -272,6 +272,10 @@ class _Compiler:
         where: ColumnElement[bool] = true()
         if condition.where is not None:
             where = _Compiler(behaviour.fields, self.now, self.problems).node(condition.where)
+        if behaviour.summary is not None and not self.problems:
+            summarised = self.summarised(behaviour, condition)
+            if summarised is not None:
+                return summarised
         matching = (behaviour.belongs(), where)
         op = condition.op
         if op in _SPENT_COMPARISONS:
@@ -310,6 +314,35 @@ class _Compiler:
                 return compared
         found = exists(select(literal(1)).select_from(behaviour.rows).where(*matching))
         return found if op == "has" else not_(found)
+
+    def summarised(self, behaviour: Behaviour, condition: Condition) -> ColumnElement[bool] | None:
+        """The condition from the filtered row's own summary columns, when they answer it:
+        a count of all related rows, or whether one happened within a period."""
+        summary = behaviour.summary
+        assert summary is not None
+        op, where = condition.op, condition.where
+        if where is None and (op in ("has", "has_none") or op in _COUNT_COMPARISONS):
+            count: ColumnElement[Any] = func.coalesce(summary.count, 0)
+            if op == "has":
+                return count >= 1
+            if op == "has_none":
+                return count == 0
+            compared: ColumnElement[bool] = _COUNT_COMPARISONS[op](count, _count(condition.value))
+            return compared
+        occurred_at = behaviour.fields.resolve("occurred_at")
+        if (
+            op in ("has", "has_none")
+            and isinstance(where, Condition)
+            and where.field == "occurred_at"
+            and where.op == "within_last"
+            and occurred_at is not None
+        ):
+            newest: ColumnElement[Any] = summary.newest
+            bound = _relative_bound(occurred_at, where.value, self.now)
+            if op == "has":
+                return _definite(newest, newest >= bound)
+            return or_(newest.is_(None), newest < bound)
+        return None
 
     def grouped(
         self,

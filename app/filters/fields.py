@@ -45,6 +45,16 @@ AMOUNT_OPERATORS = frozenset({"spent_gte", "spent_lte"})
 
 
 @dataclass(frozen=True, slots=True)
+class Summary:
+    """Columns of the filtered row kept from all of its related rows in the transaction that
+    changes them (a customer's order count and last order): a condition they answer needs no
+    subquery."""
+
+    count: Any
+    newest: Any
+
+
+@dataclass(frozen=True, slots=True)
 class Behaviour:
     """Rows that belong to the filtered row, such as a customer's orders.
 
@@ -56,7 +66,8 @@ class Behaviour:
     For filtering a whole workspace at once, `owner` is the rows' column naming the filtered
     row, `key` the filtered row's own id, and `of_workspace(id)` the rows that count, of one
     workspace, without correlating: counts and sums then group the rows once instead of
-    counting them again for every filtered row.
+    counting them again for every filtered row. `summary`, when set, answers the conditions
+    it can: how many rows (no `where`), and whether one happened within a period.
     """
 
     fields: "FieldRegistry"
@@ -67,6 +78,7 @@ class Behaviour:
     key: Any
     of_workspace: Callable[[UUID], ColumnElement[bool]]
     amount: Any = None
+    summary: Summary | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -440,8 +440,21 @@ async def test_sql_agrees_with_a_plain_reading_of_random_filters(
     by_id = {person.id: person for person in people}
     tried = 0
     segments: list[tuple[str, Filter, set[str]]] = []
-    for number in range(150):
-        filter_ = _group(rng, _customer_condition, 3)
+    # Besides the random filters, every form that order metrics answer without a subquery.
+    summarised: list[Filter] = [
+        {"field": "orders", "op": op}
+        | ({"value": count} if op.startswith("count_") else {})
+        | (
+            {"where": {"field": "occurred_at", "op": "within_last", "value": period}}
+            if period
+            else {}
+        )
+        for op in ("has", "has_none", "count_gte", "count_lte", "count_eq")
+        for count in ((0, 1, 2, 3) if op.startswith("count_") else (None,))
+        for period in (None, *PERIODS)
+    ]
+    for number in range(150 + len(summarised)):
+        filter_ = summarised[number - 150] if number >= 150 else _group(rng, _customer_condition, 3)
         expected = {
             pid for pid, person in by_id.items() if _holds(filter_, person, _person_meets, now)
         }

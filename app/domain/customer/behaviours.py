@@ -25,7 +25,7 @@ from app.domain.interaction.schemas import (
     SupportStatus,
     TaskStatus,
 )
-from app.filters.fields import Behaviour, Field, FieldRegistry, Kind
+from app.filters.fields import Behaviour, Field, FieldRegistry, Kind, Summary
 
 # Property names an event filter may name: those a shop would use as JSON keys.
 _PROPERTY_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
@@ -128,6 +128,9 @@ def behaviour_fields() -> dict[str, Field]:
             Order.status.in_(COUNTED_STATUSES),
         ),
         amount=Order.total - Order.refunded_total,
+        # The metrics count the same orders, and are worked out again from them whenever
+        # they change, in the same transaction.
+        summary=Summary(count=Customer.order_count, newest=Customer.last_order_at),
     )
     interactions = Behaviour(
         _interaction_fields(),
