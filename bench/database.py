@@ -31,6 +31,7 @@ from bench.crm import DealLoad, load_deals, load_timeline
 from bench.data import LoadReport, asyncpg_dsn, compare_with_service, list_cursors, load_customers
 
 POSTGRES_URL_VARIABLES = ("KOKYAKU_BENCH_POSTGRES_URL", "KOKYAKU_TEST_POSTGRES_URL")
+BENCH_WORKSPACE = "bench"
 SEEDED_USERS = 1000
 # Companies for a tenth of the customers to belong to: one per thousand customers, within bounds.
 MIN_COMPANIES, MAX_COMPANIES = 10, 200
@@ -121,7 +122,7 @@ def prepare(
 
 async def bench_workspace(session: AsyncSession) -> tuple[Workspace, str]:
     """A workspace named "bench" and the secret of an admin key for it."""
-    workspace = await WorkspaceService(session, Actor.cli()).create("bench")
+    workspace = await WorkspaceService(session, Actor.cli()).create(BENCH_WORKSPACE)
     _, secret = await ApiKeyService(session, Context(workspace.id, Actor.cli())).create(
         ApiKeyCreate(name="bench", scopes=[Scope.ADMIN])
     )

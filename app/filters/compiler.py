@@ -6,19 +6,21 @@ an unset field fails `eq` but passes `ne`.
 
 import operator
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, exists, false, func, literal, not_, or_, select, true
+from sqlalchemy import and_, bindparam, exists, false, func, literal, not_, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.core.errors import ValidationFailed
-from app.filters.fields import Field, FieldRegistry, Kind
+from app.filters.fields import Behaviour, Field, FieldRegistry, Kind
 from app.filters.model import AllOf, AnyOf, Condition, FilterProblems, Node, Not, parse_filter
 
 MAX_LIST_VALUES = 1000
+# A moment, or a clock read each time the compiled statement runs.
+Now = datetime | Callable[[], datetime]
 _COMPARISONS = {
     "eq": operator.eq,
     "lt": operator.lt,
@@ -156,7 +158,24 @@ def _compile_list(field: Field, op: str, value: Any) -> ColumnElement[bool]:
     return or_(*members) if op == "in" else and_(*members)
 
 
-def _compile_scalar(field: Field, op: str, value: Any, now: datetime) -> ColumnElement[bool]:
+def _relative_bound(field: Field, period: Any, now: Now) -> Any:
+    """The start of the last `period`, for comparing with the field; with a clock for `now`,
+    a parameter the clock sets each time the statement runs."""
+
+    def start_before(moment: datetime) -> Any:
+        start = relative_start(period, moment)
+        return field.to_sql(start.date() if field.kind is Kind.DATE else start)
+
+    if isinstance(now, datetime):
+        return start_before(now)
+    start_before(now())  # a bad period is refused now, not when the statement runs
+    assert field.expression is not None
+    return bindparam(
+        None, callable_=lambda: start_before(now()), type_=field.expression.type, unique=True
+    )
+
+
+def _compile_scalar(field: Field, op: str, value: Any, now: Now) -> ColumnElement[bool]:
     expression = field.expression
     assert expression is not None
     kind = field.kind
@@ -173,8 +192,7 @@ def _compile_scalar(field: Field, op: str, value: Any, now: datetime) -> ColumnE
     if op == "in":
         return _definite(expression, expression.in_(_values(kind, value, field)))
     if op in ("within_last", "not_within_last"):
-        start = relative_start(value, now)
-        bound = field.to_sql(start.date() if kind is Kind.DATE else start)
+        bound = _relative_bound(field, value, now)
         if op == "within_last":
             return _definite(expression, expression >= bound)
         return or_(expression.is_(None), expression < bound)
@@ -192,10 +210,17 @@ def _compile_scalar(field: Field, op: str, value: Any, now: datetime) -> ColumnE
 
 
 class _Compiler:
-    def __init__(self, registry: FieldRegistry, now: datetime, problems: FilterProblems) -> None:
+    def __init__(
+        self,
+        registry: FieldRegistry,
+        now: Now,
+        problems: FilterProblems,
+        whole_workspace: UUID | None = None,
+    ) -> None:
         self.registry = registry
         self.now = now
         self.problems = problems
+        self.whole_workspace = whole_workspace
 
     def node(self, node: Node) -> ColumnElement[bool]:
         if isinstance(node, AllOf):
@@ -247,10 +272,17 @@ class _Compiler:
         where: ColumnElement[bool] = true()
         if condition.where is not None:
             where = _Compiler(behaviour.fields, self.now, self.problems).node(condition.where)
+        if behaviour.summary is not None and not self.problems:
+            summarised = self.summarised(behaviour, condition)
+            if summarised is not None:
+                return summarised
         matching = (behaviour.belongs(), where)
         op = condition.op
         if op in _SPENT_COMPARISONS:
             amount = _amount(condition.value)
+            if self.whole_workspace is not None:
+                total = func.sum(behaviour.amount)
+                return self.grouped(behaviour, where, _SPENT_COMPARISONS[op], total, amount)
             spent = (
                 select(func.coalesce(func.sum(behaviour.amount), 0))
                 .select_from(behaviour.rows)
@@ -269,6 +301,8 @@ class _Compiler:
                 op = "has"
             elif op in ("count_lte", "count_eq") and count == 0:
                 op = "has_none"
+            elif self.whole_workspace is not None:
+                return self.grouped(behaviour, where, _COUNT_COMPARISONS[op], func.count(), count)
             else:
                 counted = (
                     select(func.count())
@@ -280,6 +314,58 @@ class _Compiler:
                 return compared
         found = exists(select(literal(1)).select_from(behaviour.rows).where(*matching))
         return found if op == "has" else not_(found)
+
+    def summarised(self, behaviour: Behaviour, condition: Condition) -> ColumnElement[bool] | None:
+        """The condition from the filtered row's own summary columns, when they answer it:
+        a count of all related rows, or whether one happened within a period."""
+        summary = behaviour.summary
+        assert summary is not None
+        op, where = condition.op, condition.where
+        if where is None and (op in ("has", "has_none") or op in _COUNT_COMPARISONS):
+            count: ColumnElement[Any] = func.coalesce(summary.count, 0)
+            if op == "has":
+                return count >= 1
+            if op == "has_none":
+                return count == 0
+            compared: ColumnElement[bool] = _COUNT_COMPARISONS[op](count, _count(condition.value))
+            return compared
+        occurred_at = behaviour.fields.resolve("occurred_at")
+        if (
+            op in ("has", "has_none")
+            and isinstance(where, Condition)
+            and where.field == "occurred_at"
+            and where.op == "within_last"
+            and occurred_at is not None
+        ):
+            newest: ColumnElement[Any] = summary.newest
+            bound = _relative_bound(occurred_at, where.value, self.now)
+            if op == "has":
+                return _definite(newest, newest >= bound)
+            return or_(newest.is_(None), newest < bound)
+        return None
+
+    def grouped(
+        self,
+        behaviour: Behaviour,
+        where: ColumnElement[bool],
+        compare: Callable[[Any, Any], ColumnElement[bool]],
+        measure: ColumnElement[Any],
+        value: int,
+    ) -> ColumnElement[bool]:
+        """`compare(measure, value)` over each row's related rows meeting `where`, as one
+        grouping of the workspace's rows: the rows with none (a count or sum of 0) are in the
+        answer exactly when 0 compares true, so they are found by what they are not."""
+        assert self.whole_workspace is not None
+        owners = (
+            select(behaviour.owner)
+            .select_from(behaviour.rows)
+            .where(behaviour.of_workspace(self.whole_workspace), where)
+            .group_by(behaviour.owner)
+        )
+        key: ColumnElement[Any] = behaviour.key
+        if compare(0, value):
+            return key.not_in(owners.having(not_(compare(measure, value))))
+        return key.in_(owners.having(compare(measure, value)))
 
 
 def newest_behaviour(
@@ -309,12 +395,28 @@ def newest_behaviour(
 
 
 def compile_filter(
-    raw: Any, registry: FieldRegistry, *, now: datetime, path: Sequence[str | int]
+    raw: Any,
+    registry: FieldRegistry,
+    *,
+    now: Now,
+    path: Sequence[str | int],
+    whole_workspace: UUID | None = None,
 ) -> ColumnElement[bool]:
-    """`raw` as one boolean SQL expression; 422 naming every problem's JSON path."""
+    """`raw` as one boolean SQL expression; 422 naming every problem's JSON path.
+
+    Relative times ("within the last 30 days") count back from `now`; given a clock instead
+    of a moment, from the clock's time whenever the statement runs, so the expression can be
+    kept and run again later.
+
+    With `whole_workspace` (its id), for filtering every row of that workspace at once (a
+    segment's recomputation), behaviour counts and sums are compiled as one grouping of the
+    workspace's related rows instead of one correlated count per filtered row; for a few rows
+    (a change, a page) the correlated form is the cheap one.
+    """
     problems = FilterProblems()
     node = parse_filter(raw, path, problems)
-    expression = _Compiler(registry, now, problems).node(node) if node is not None else false()
+    compiler = _Compiler(registry, now, problems, whole_workspace)
+    expression = compiler.node(node) if node is not None else false()
     if problems:
         first_path, first_message = problems.items[0]
         where = ".".join(str(part) for part in first_path)

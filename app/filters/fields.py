@@ -1,9 +1,10 @@
 """What a filter may name: each field's kind, its SQL expression, and the operators it takes."""
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.elements import ColumnElement
@@ -44,6 +45,16 @@ AMOUNT_OPERATORS = frozenset({"spent_gte", "spent_lte"})
 
 
 @dataclass(frozen=True, slots=True)
+class Summary:
+    """Columns of the filtered row kept from all of its related rows in the transaction that
+    changes them (a customer's order count and last order): a condition they answer needs no
+    subquery."""
+
+    count: Any
+    newest: Any
+
+
+@dataclass(frozen=True, slots=True)
 class Behaviour:
     """Rows that belong to the filtered row, such as a customer's orders.
 
@@ -51,13 +62,23 @@ class Behaviour:
     `belongs` the condition tying a row to the filtered row, so the subquery correlates.
     `amount`, when set, is what `spent_gte` / `spent_lte` add up over the rows (an order's
     net total); `occurred_at` is when a row happened (for the newest matching row).
+
+    For filtering a whole workspace at once, `owner` is the rows' column naming the filtered
+    row, `key` the filtered row's own id, and `of_workspace(id)` the rows that count, of one
+    workspace, without correlating: counts and sums then group the rows once instead of
+    counting them again for every filtered row. `summary`, when set, answers the conditions
+    it can: how many rows (no `where`), and whether one happened within a period.
     """
 
     fields: "FieldRegistry"
     rows: Any
     belongs: Callable[[], ColumnElement[bool]]
     occurred_at: Any
+    owner: Any
+    key: Any
+    of_workspace: Callable[[UUID], ColumnElement[bool]]
     amount: Any = None
+    summary: Summary | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,15 +109,21 @@ class Field:
 
 
 class FieldRegistry:
-    """Fields by name; names under a prefix such as `attributes.` may be resolved on demand."""
+    """Fields by name; names under a prefix such as `attributes.` may be resolved on demand.
+
+    `fingerprint` stands for what a registry built from stored definitions was built from:
+    two registries with the same fingerprint compile a filter alike.
+    """
 
     def __init__(
         self,
         fields: Mapping[str, Field],
         prefixed: Mapping[str, Callable[[str], Field | None]] | None = None,
+        fingerprint: Hashable = None,
     ) -> None:
         self.fields = fields
         self.prefixed = prefixed or {}
+        self.fingerprint = fingerprint
 
     def resolve(self, name: str) -> Field | None:
         known = self.fields.get(name)

@@ -13,9 +13,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from httpx import AsyncClient
 
-from tests.api.factories import make_customer, make_interaction
+from app.domain.segment.worker import SegmentWorker
+from tests.api.factories import make_customer, make_interaction, post_created
 from tests.conftest import Tenant
 
 Filter = dict[str, Any]
@@ -427,22 +429,55 @@ def _spent_condition(rng: random.Random) -> Filter:
 
 
 async def test_sql_agrees_with_a_plain_reading_of_random_filters(
-    client: AsyncClient, tenant: Tenant
+    app: FastAPI, client: AsyncClient, tenant: Tenant
 ) -> None:
+    """Both compiled forms: correlated per customer (a search, as a change re-evaluates a
+    segment) and grouped over the whole workspace (the worker recomputing a segment)."""
     rng = random.Random(20261123)
     now = datetime.now(UTC)
     people = _random_people(rng, now)
     await _post_history(client, tenant, people)
     by_id = {person.id: person for person in people}
     tried = 0
-    for _ in range(150):
-        filter_ = _group(rng, _customer_condition, 3)
+    segments: list[tuple[str, Filter, set[str]]] = []
+    # Besides the random filters, every form that order metrics answer without a subquery.
+    summarised: list[Filter] = [
+        {"field": "orders", "op": op}
+        | ({"value": count} if op.startswith("count_") else {})
+        | (
+            {"where": {"field": "occurred_at", "op": "within_last", "value": period}}
+            if period
+            else {}
+        )
+        for op in ("has", "has_none", "count_gte", "count_lte", "count_eq")
+        for count in ((0, 1, 2, 3) if op.startswith("count_") else (None,))
+        for period in (None, *PERIODS)
+    ]
+    for number in range(150 + len(summarised)):
+        filter_ = summarised[number - 150] if number >= 150 else _group(rng, _customer_condition, 3)
         expected = {
             pid for pid, person in by_id.items() if _holds(filter_, person, _person_meets, now)
         }
         assert await _matching_ids(client, tenant, filter_) == expected, json.dumps(filter_)
         tried += 1 if 0 < len(expected) < len(people) else 0
+        segment = await post_created(
+            client,
+            tenant,
+            "/v1/segments",
+            {"name": f"random {number}", "kind": "dynamic", "filter": filter_},
+        )
+        segments.append((segment["id"], filter_, expected))
     assert tried > 50  # most filters split the customers, so they really test something
+    worker: SegmentWorker = app.state.segment_worker
+    while await worker.run_once():
+        pass
+    for segment_id, filter_, expected in segments:
+        response = await client.get(
+            f"/v1/segments/{segment_id}/customers?limit=100", headers=tenant.headers
+        )
+        assert response.status_code == 200, response.text
+        members = {customer["id"] for customer in response.json()["data"]}
+        assert members == expected, json.dumps(filter_)
 
 
 # ---- worked examples from a shop ----

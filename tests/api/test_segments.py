@@ -395,3 +395,42 @@ async def test_static_members_follow_a_merge_and_leave_on_deletion(
     assert await _members(client, tenant, segment["id"]) == {survivor["id"]}
     current = await client.get(f"/v1/segments/{segment['id']}", headers=tenant.headers)
     assert current.json()["member_count"] == 1
+
+
+async def test_a_change_of_one_customer_leaves_the_others_of_the_unit_where_they_are(
+    app: FastAPI, client: AsyncClient, tenant: Tenant
+) -> None:
+    """One batch orders for a customer and posts a page view for a buyer: the segment reading
+    orders is re-evaluated for the first, and the buyer, whose orders did not change, stays."""
+    buyer = await make_customer(client, tenant, emails=["buyer@example.jp"])
+    await _order(client, tenant, "buyer@example.jp", "buyer-1")
+    newcomer = await make_customer(client, tenant, emails=["newcomer@example.jp"])
+    segment = await _segment(
+        client, tenant, name="buyers", kind="dynamic", filter={"field": "orders", "op": "has"}
+    )
+    while await _worker(app).run_once():
+        pass
+    assert await _members(client, tenant, segment["id"]) == {buyer["id"]}
+    order = {
+        "event_id": "evt-newcomer-1",
+        "type": "order.completed",
+        "occurred_at": _ago(1),
+        "customer": {"email": "newcomer@example.jp"},
+        "order": {
+            "order_id": "ord-newcomer-1",
+            "currency": "JPY",
+            "lines": [{"sku": "TEA-1", "quantity": 1, "unit_price": 3000}],
+        },
+    }
+    view = {
+        "event_id": "evt-buyer-view",
+        "type": "page.viewed",
+        "occurred_at": _ago(0),
+        "customer": {"email": "buyer@example.jp"},
+        "properties": {"path": "/sale"},
+    }
+    response = await client.post(
+        "/v1/events/batch", json={"items": [order, view]}, headers=tenant.headers
+    )
+    assert response.status_code == 200, response.text
+    assert await _members(client, tenant, segment["id"]) == {buyer["id"], newcomer["id"]}

@@ -52,6 +52,17 @@ class Order(WorkspaceScoped, Timestamped, Versioned, Base):
         Index("ix_order_occurred", "workspace_id", "occurred_at", "id"),
         Index("ix_order_customer", "workspace_id", "customer_id", "occurred_at", "id"),
         Index("ix_order_channel", "workspace_id", "channel", "occurred_at"),
+        # The purchases (COUNTED_STATUSES) of each customer with what behaviour filters count
+        # and add up, so "bought twice, none in 90 days, spent ¥50,000" reads the index alone.
+        Index(
+            "ix_order_counted",
+            "workspace_id",
+            "customer_id",
+            "occurred_at",
+            postgresql_include=["total", "refunded_total"],
+            sqlite_where=text("status IN ('completed', 'partially_refunded')"),
+            postgresql_where=text("status IN ('completed', 'partially_refunded')"),
+        ),
     )
 
     order_id: Mapped[str] = mapped_column(String(200))

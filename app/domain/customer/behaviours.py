@@ -25,7 +25,7 @@ from app.domain.interaction.schemas import (
     SupportStatus,
     TaskStatus,
 )
-from app.filters.fields import Behaviour, Field, FieldRegistry, Kind
+from app.filters.fields import Behaviour, Field, FieldRegistry, Kind, Summary
 
 # Property names an event filter may name: those a shop would use as JSON keys.
 _PROPERTY_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
@@ -120,7 +120,17 @@ def behaviour_fields() -> dict[str, Field]:
             Order.status.in_(COUNTED_STATUSES),
         ),
         Order.occurred_at,
+        owner=Order.customer_id,
+        key=Customer.id,
+        of_workspace=lambda workspace_id: and_(
+            Order.workspace_id == workspace_id,
+            Order.customer_id.is_not(None),
+            Order.status.in_(COUNTED_STATUSES),
+        ),
         amount=Order.total - Order.refunded_total,
+        # The metrics count the same orders, and are worked out again from them whenever
+        # they change, in the same transaction.
+        summary=Summary(count=Customer.order_count, newest=Customer.last_order_at),
     )
     interactions = Behaviour(
         _interaction_fields(),
@@ -130,6 +140,9 @@ def behaviour_fields() -> dict[str, Field]:
             Interaction.customer_id == Customer.id,
         ),
         Interaction.occurred_at,
+        owner=Interaction.customer_id,
+        key=Customer.id,
+        of_workspace=lambda workspace_id: Interaction.workspace_id == workspace_id,
     )
     events = Behaviour(
         _event_fields(),
@@ -140,6 +153,13 @@ def behaviour_fields() -> dict[str, Field]:
             InboundEvent.status != FAILED,
         ),
         InboundEvent.occurred_at,
+        owner=InboundEvent.customer_id,
+        key=Customer.id,
+        of_workspace=lambda workspace_id: and_(
+            InboundEvent.workspace_id == workspace_id,
+            InboundEvent.customer_id.is_not(None),
+            InboundEvent.status != FAILED,
+        ),
     )
     return {
         name: Field(Kind.BEHAVIOUR, behaviour=behaviour)

@@ -229,4 +229,10 @@ def customer_fields(
                 else None
             ),
         },
+        fingerprint=(
+            dialect,
+            tuple((definition.id, definition.version) for definition in definitions),
+            tuple(lifecycle_stages),
+            tuple(tier_keys),
+        ),
     )

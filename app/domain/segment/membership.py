@@ -9,13 +9,13 @@ in `apply`, where the membership rows decide what really changed.
 """
 
 from collections import defaultdict
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Hashable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Uuid, literal, select, union_all
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.clock import utcnow
@@ -37,6 +37,9 @@ from app.filters.compiler import compile_filter
 from app.filters.fields import FieldRegistry
 
 CHUNK = 500
+# Compiled segment filters by segment, version and field registry, oldest first.
+COMPILED_KEPT = 4096
+_COMPILED: dict[tuple[Hashable, ...], ColumnElement[bool]] = {}
 SEGMENTS = "segments"
 _BEHAVIOURS = frozenset(EVERYTHING - {CUSTOMER})
 
@@ -82,11 +85,29 @@ class Membership:
         self.events = EventRecorder(session, context)
         self._fields: FieldRegistry | None = None
 
-    async def condition(self, segment: Segment) -> ColumnElement[bool]:
-        """The segment's filter as SQL; the workspace's field registry is read once per unit."""
+    async def condition(
+        self, segment: Segment, *, whole_workspace: bool = False
+    ) -> ColumnElement[bool]:
+        """The segment's filter as SQL, for a few customers or for `whole_workspace` at once;
+        the workspace's field registry is read once per unit, and a filter compiled once per
+        version of the segment and of the registry (its relative times read the clock when
+        the statement runs)."""
         if self._fields is None:
             self._fields = await self.customer_service.filter_fields()
-        return compile_filter(segment.filter, self._fields, now=utcnow(), path=("filter",))
+        key = (segment.id, segment.version, whole_workspace, self._fields.fingerprint)
+        condition = _COMPILED.get(key)
+        if condition is None:
+            condition = compile_filter(
+                segment.filter,
+                self._fields,
+                now=utcnow,
+                path=("filter",),
+                whole_workspace=self.context.workspace_id if whole_workspace else None,
+            )
+            if len(_COMPILED) >= COMPILED_KEPT:
+                del _COMPILED[next(iter(_COMPILED))]  # the oldest compiled
+            _COMPILED[key] = condition
+        return condition
 
     async def follow(self, touched: Mapping[UUID, Collection[str]]) -> None:
         """Re-evaluates, for the touched customers, each dynamic segment that reads what changed."""
@@ -104,27 +125,17 @@ class Membership:
             # Locked in id order: a concurrent unit changing the same customer waits, then
             # sees this one's members, so each change is announced once.
             customers = await self.customers.get_many(chunk, lock=True)
-            checks = []
-            for segment in segments:
-                relevant = [
-                    customer_id
-                    for customer_id in customers
-                    if set(segment.depends_on) & set(touched[customer_id])
-                ]
-                if relevant:
-                    checks.append(
-                        select(literal(segment.id, Uuid).label("segment_id"), Customer.id).where(
-                            Customer.workspace_id == self.context.workspace_id,
-                            Customer.id.in_(relevant),
-                            conditions[segment.id],
-                        )
-                    )
-            if not checks:
-                continue
-            matching = {
-                (row[0], row[1]) for row in (await self.session.execute(union_all(*checks))).all()
+            # Only what a customer's changes can affect is re-evaluated (and so compared).
+            relevant = {
+                (segment.id, customer_id)
+                for segment in segments
+                for customer_id in customers
+                if set(segment.depends_on) & set(touched[customer_id])
             }
-            current = await self.members.current([s.id for s in segments], list(customers))
+            if not relevant:
+                continue
+            matching = await self.members.matching(conditions, list(customers)) & relevant
+            current = await self.members.current(list(conditions), list(customers)) & relevant
             await self.apply(
                 {segment.id: segment for segment in segments},
                 _changes(matching - current, current - matching),
@@ -194,15 +205,14 @@ class Membership:
         return entered, len(announced) - entered
 
     async def recompute(self, segment: Segment, *, announce: bool) -> tuple[int, int]:
-        """Brings the whole segment in line with its filter: one INSERT of the customers it
-        matches that are not members, one DELETE of the members it no longer matches. The
-        rows those statements really changed are the ones announced (unless `announce` is
-        false: a segment's first filling), so the database does the walking, not this process.
+        """Brings the whole segment in line with its filter: the customers it matches that
+        are not members are inserted, the members it no longer matches deleted. The rows
+        those statements really changed are the ones announced (unless `announce` is false:
+        a segment's first filling), so the database does the walking, not this process.
         """
-        condition = await self.condition(segment)
+        condition = await self.condition(segment, whole_workspace=True)
         now = utcnow()
-        entered = await self.members.add_matching(segment.id, condition, now)
-        left = await self.members.remove_unmatched(segment.id, condition)
+        entered, left = await self.members.bring_in_line(segment.id, condition, now)
         deltas = {segment.id: len(entered) - len(left)}
         await self.segments.adjust_counts(deltas)
         if announce:

@@ -17,11 +17,13 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
+    union_all,
 )
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import InstrumentedAttribute
 
-from app.db.dialect import insert_new
+from app.db.dialect import POSTGRESQL, insert_new
 from app.db.repository import WorkspaceRepository
 from app.db.types import UtcDateTime
 from app.domain.customer.entities import Customer
@@ -143,6 +145,23 @@ class MemberRepository:
             )
         )
 
+    async def matching(
+        self, conditions: Mapping[UUID, ColumnElement[bool]], customer_ids: Collection[UUID]
+    ) -> set[tuple[UUID, UUID]]:
+        """(segment id, customer id) for each of the customers meeting a segment's condition:
+        one statement reading each customer once, with a column per segment."""
+        segment_ids = list(conditions)
+        stmt = select(
+            Customer.id,
+            *(conditions[segment_id].label(f"s{i}") for i, segment_id in enumerate(segment_ids)),
+        ).where(Customer.workspace_id == self.workspace_id, Customer.id.in_(customer_ids))
+        return {
+            (segment_id, row[0])
+            for row in (await self.session.execute(stmt)).all()
+            for segment_id, met in zip(segment_ids, row[1:], strict=True)
+            if met
+        }
+
     async def current(
         self, segment_ids: Collection[UUID], customer_ids: Collection[UUID]
     ) -> set[tuple[UUID, UUID]]:
@@ -153,34 +172,53 @@ class MemberRepository:
         )
         return {(row[0], row[1]) for row in (await self.session.execute(stmt)).all()}
 
-    async def add_matching(
+    async def bring_in_line(
         self, segment_id: UUID, condition: ColumnElement[bool], at: datetime
-    ) -> list[UUID]:
-        """Makes every customer meeting `condition` a member; the ids that were not yet."""
+    ) -> tuple[list[UUID], list[UUID]]:
+        """Makes the members exactly the customers meeting `condition`: (entered, left), the
+        ids the statements really added and removed. On PostgreSQL one statement evaluates
+        the condition once for both (data-modifying CTEs); elsewhere an INSERT of the matching
+        and a DELETE of the unmatched (each member checked by its key)."""
         table = cast(Table, SegmentMember.__table__)
-        matching = select(
-            Customer.workspace_id, literal(segment_id, Uuid), Customer.id, literal(at, UtcDateTime)
-        ).where(Customer.workspace_id == self.workspace_id, condition)
-        stmt = (
+        matching = select(Customer.id).where(Customer.workspace_id == self.workspace_id, condition)
+        if self.dialect != POSTGRESQL:
+            inserted = self._insert_all(segment_id, matching.subquery().c.id, at)
+            entered = list((await self.session.execute(inserted)).scalars())
+            still = exists(matching.where(Customer.id == table.c.customer_id))
+            deleted = self._delete_unless(segment_id, still)
+            return entered, list((await self.session.execute(deleted)).scalars())
+        matched = matching.cte("matched")
+        entering = self._insert_all(segment_id, matched.c.id, at).cte("entering")
+        leaving = self._delete_unless(
+            segment_id, exists(select(matched.c.id).where(matched.c.id == table.c.customer_id))
+        ).cte("leaving")
+        stmt = union_all(
+            select(literal(ENTERED), entering.c.customer_id),
+            select(literal(EXITED), leaving.c.customer_id),
+        )
+        changed: dict[str, list[UUID]] = {ENTERED: [], EXITED: []}
+        for change, customer_id in (await self.session.execute(stmt)).all():
+            changed[change].append(customer_id)
+        return changed[ENTERED], changed[EXITED]
+
+    def _insert_all(self, segment_id: UUID, customer_id: ColumnElement[Any], at: datetime) -> Any:
+        """Members for the ids `customer_id` selects, skipping those that are already."""
+        table = cast(Table, SegmentMember.__table__)
+        rows = select(
+            literal(self.workspace_id, Uuid),
+            literal(segment_id, Uuid),
+            customer_id,
+            literal(at, UtcDateTime),
+        ).where(true())  # with a WHERE, SQLite does not read ON CONFLICT as a join's ON
+        return (
             insert_new(table, self.dialect)
-            .from_select(["workspace_id", "segment_id", "customer_id", "entered_at"], matching)
+            .from_select(["workspace_id", "segment_id", "customer_id", "entered_at"], rows)
             .returning(table.c.customer_id)
         )
-        return list((await self.session.execute(stmt)).scalars())
 
-    async def remove_unmatched(
-        self, segment_id: UUID, condition: ColumnElement[bool]
-    ) -> list[UUID]:
-        """Removes the members no longer meeting `condition` (each checked by its key)."""
+    def _delete_unless(self, segment_id: UUID, still: ColumnElement[bool]) -> Any:
         table = cast(Table, SegmentMember.__table__)
-        still = exists(
-            select(Customer.id).where(
-                Customer.workspace_id == table.c.workspace_id,
-                Customer.id == table.c.customer_id,
-                condition,
-            )
-        )
-        stmt = (
+        return (
             delete(table)
             .where(
                 table.c.workspace_id == self.workspace_id,
@@ -189,7 +227,6 @@ class MemberRepository:
             )
             .returning(table.c.customer_id)
         )
-        return list((await self.session.execute(stmt)).scalars())
 
     async def add(self, segment_id: UUID, customer_ids: Iterable[UUID], at: datetime) -> list[UUID]:
         rows = [
