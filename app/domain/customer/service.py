@@ -112,6 +112,12 @@ class Reference:
 
 
 @dataclass(frozen=True, slots=True)
+class Resolution:
+    customer_ids: list[UUID]  # one per reference, in order
+    created: list[Customer]  # not written yet: see `CustomerService.create_resolved`
+
+
+@dataclass(frozen=True, slots=True)
 class Duplicate:
     customer_ids: tuple[UUID, UUID]
     reason: str
@@ -355,8 +361,9 @@ class CustomerService:
             await self._finish(list(written.values()), locked=True)
         return [results[index] for index in range(len(items))]
 
-    async def resolve(self, references: Sequence[Reference]) -> list[UUID]:
-        """The customer each reference names, creating the unknown ones (once per batch).
+    async def resolve(self, references: Sequence[Reference]) -> Resolution:
+        """The customer each reference names, and the unknown ones to create (once per batch),
+        which `create_resolved` writes: the caller may first fill in what it knows of them.
 
         A source's id wins over an email, which wins over a phone. Lookups take a fixed number
         of queries whatever the number of references.
@@ -384,9 +391,13 @@ class CustomerService:
                     phones[reference.phone] = customer.id
                 match = customer.id
             resolved.append(match)
+        return Resolution(resolved, created)
+
+    async def create_resolved(self, created: Sequence[Customer]) -> None:
+        """Writes the customers `resolve` found missing, with their identities and events; a
+        concurrent request that took one of their keys first makes this raise `Conflict`."""
         if created:
             await self._finish([(customer, None) for customer in created])
-        return resolved
 
     def _customer_for(self, reference: Reference) -> Customer:
         customer = self._new_customer()
