@@ -1,6 +1,6 @@
 """Base classes for the JSON shapes clients send and read."""
 
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 import orjson
 from pydantic import (
@@ -33,6 +33,10 @@ def _without_nul(value: Any) -> bool:
     return True
 
 
+# Validation context: the whole input was found free of NUL characters before validation.
+_CHECKED_FOR_NUL = "checked_for_nul"
+
+
 class InputModel(BaseModel):
     """What a client writes: unknown fields are rejected."""
 
@@ -40,11 +44,22 @@ class InputModel(BaseModel):
 
     @field_validator("*")
     @classmethod
-    def _no_nul_characters(cls, value: Any) -> Any:
+    def _no_nul_characters(cls, value: Any, info: ValidationInfo) -> Any:
         # PostgreSQL cannot store U+0000 in text; refuse it everywhere, on both databases alike.
+        if info.context is not None and info.context.get(_CHECKED_FOR_NUL):
+            return value
         if not _without_nul(value):
             raise ValueError("Text may not contain the NUL character (U+0000).")
         return value
+
+
+Input = TypeVar("Input", bound=InputModel)
+
+
+def validate_input(model: type[Input], raw: Any) -> Input:
+    """`model.model_validate(raw)`, looking for NUL characters once in the whole of `raw`
+    rather than field by field: batches validate thousands of items of dozens of fields."""
+    return model.model_validate(raw, context={_CHECKED_FOR_NUL: _without_nul(raw)})
 
 
 class ResourceModel(BaseModel):

@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import Select, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +16,7 @@ from app.core.clock import utcnow
 from app.core.context import Context
 from app.core.errors import AppError, Conflict, ValidationFailed
 from app.core.ids import uuid7
+from app.core.schemas import InputModel, validate_input
 from app.db.pagination import Page, PageRequest
 from app.domain.commerce import schemas
 from app.domain.commerce.entities import InboundEvent, Order, OrderLine
@@ -88,9 +89,9 @@ class _Batch:
     failed: set[str] = field(default_factory=set)
 
 
-def _validated(model: type[BaseModel], raw: Any, loc: Loc) -> Any:
+def _validated(model: type[InputModel], raw: Any, loc: Loc) -> Any:
     try:
-        return model.model_validate(raw)
+        return validate_input(model, raw)
     except ValidationError as error:
         raise ValidationFailed.from_errors(error.errors(), loc) from error
 

@@ -17,6 +17,7 @@ from app.core.context import Context
 from app.core.errors import AppError, Conflict, NotFound, ValidationFailed
 from app.core.etags import ensure_version
 from app.core.ids import uuid7
+from app.core.schemas import validate_input
 from app.core.text import digits, like_pattern, search_form
 from app.db.dialect import json_array_holds
 from app.db.pagination import Page, PageRequest, SortKey
@@ -318,7 +319,7 @@ class CustomerService:
         results: dict[int, BatchResult] = {}
         for index, raw in enumerate(items):
             try:
-                parsed.append((index, schemas.CustomerCreate.model_validate(raw)))
+                parsed.append((index, validate_input(schemas.CustomerCreate, raw)))
             except ValidationError as error:
                 problem = ValidationFailed.from_errors(error.errors(), ("body", "items", index))
                 results[index] = BatchResult(index, BatchStatus.ERROR, error=problem)
