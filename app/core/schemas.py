@@ -62,6 +62,9 @@ def validate_input(model: type[Input], raw: Any) -> Input:
     return model.model_validate(raw, context={_CHECKED_FOR_NUL: _without_nul(raw)})
 
 
+_ABSENT = object()
+
+
 class ResourceModel(BaseModel):
     """What a client reads, built from entities."""
 
@@ -77,11 +80,12 @@ class ResourceModel(BaseModel):
         attributes (properties, attributes not loaded yet), or left to their defaults.
         """
         loaded = getattr(entity, "__dict__", {})
-        values = {
-            name: loaded[name] if name in loaded else getattr(entity, name)
-            for name in cls.model_fields
-            if name in loaded or hasattr(entity, name)
-        }
+        values = {}
+        for name in cls.model_fields:
+            if name in loaded:
+                values[name] = loaded[name]
+            elif (value := getattr(entity, name, _ABSENT)) is not _ABSENT:
+                values[name] = value  # read once: a property such as `metrics` builds its value
         return cls.model_validate(values).model_dump(mode="json")
 
 

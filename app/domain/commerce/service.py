@@ -27,7 +27,7 @@ from app.domain.commerce.repository import (
     InboundEventRepository,
     OrderRepository,
 )
-from app.domain.customer.service import CustomerService, Reference
+from app.domain.customer.service import CustomerService, Reference, Resolution
 from app.domain.outbox.service import EventRecorder, PendingEvent, changes_between
 from app.domain.outbox.touches import EVENTS, touch_customers
 
@@ -219,12 +219,18 @@ class IngestService:
     async def _apply_orders(self, fresh: list[_Parsed], results: dict[int, IngestResult]) -> _Batch:
         """Resolves the customers and applies the events to the orders. A concurrent request
         creating the same new customer makes an attempt wait for it and fail; the next attempt
-        then finds that customer."""
+        then finds that customer. An attempt that creates nobody cannot fail so and needs no
+        savepoint."""
+        references = [_reference(item.event) for item in fresh]
         for attempt in range(RESOLVE_ATTEMPTS):
+            resolution = await self.customers.resolve(references)
             outcomes: dict[int, IngestResult] = {}
             try:
-                async with self.session.begin_nested():
-                    work = await self._attempt(fresh, outcomes)
+                if resolution.created:
+                    async with self.session.begin_nested():
+                        work = await self._attempt(fresh, resolution, outcomes)
+                else:
+                    work = await self._attempt(fresh, resolution, outcomes)
             except Conflict as conflict:
                 if not isinstance(conflict.__cause__, IntegrityError):
                     raise
@@ -235,8 +241,9 @@ class IngestService:
             return work
         raise AssertionError("unreachable")
 
-    async def _attempt(self, fresh: list[_Parsed], results: dict[int, IngestResult]) -> _Batch:
-        resolution = await self.customers.resolve([_reference(item.event) for item in fresh])
+    async def _attempt(
+        self, fresh: list[_Parsed], resolution: Resolution, results: dict[int, IngestResult]
+    ) -> _Batch:
         refs = {item.order_ref for item in fresh if item.order_ref is not None}
         work = _Batch(
             orders=await self.orders.by_shop_ids(refs),

@@ -646,13 +646,15 @@ class CustomerService:
         # Snapshots taken while checking for changes, kept for the events (with the new version
         # and time patched in): a snapshot is most of the cost of a customer in a batch.
         afters: dict[UUID, dict[str, Any]] = {}
+        diffs: dict[UUID, dict[str, Any]] = {}
         for customer, before in written:
             if before is None:
                 self.customers.add(customer)
             elif locked:
                 self.session.expunge(customer)  # written below, not by the unit of work
                 after = schemas.Customer.snapshot(customer)
-                if changes_between(before, after):
+                diffs[customer.id] = changes_between(before, after)
+                if diffs[customer.id]:
                     customer.version += 1
                     customer.updated_at = utcnow()
                     changed.append(customer)
@@ -683,7 +685,9 @@ class CustomerService:
             after = afters.get(customer.id) or schemas.Customer.snapshot(customer)
             if before is None:
                 pending.append(PendingEvent("customer.created", "customer", customer.id, after))
-            elif diff := changes_between(before, after):
+            elif diff := (
+                diffs[customer.id] if customer.id in diffs else changes_between(before, after)
+            ):
                 pending.append(
                     PendingEvent("customer.updated", "customer", customer.id, after, diff)
                 )
