@@ -1,11 +1,12 @@
 """A lean HTTP/1.1 keep-alive load generator: N connections, one request in flight on each.
 
 Closed loop by default: each connection sends its next request as soon as an answer arrives.
-With a `rate` it is an open loop, as clients arrive in real life: requests are due at fixed
-times whatever the server does, each goes on an idle connection (a new one is opened when all
-are busy), and its latency is counted from the moment it was due. A slow server therefore shows
-as a long tail at the offered rate rather than as a lower rate with flattering latencies
-(coordinated omission).
+With a `rate` it is an open loop, as clients arrive in real life: requests fall due at fixed
+times whatever the server does, each goes out on the next idle connection, and its latency is
+counted from the moment it fell due, waiting for a connection included. A slow server therefore
+shows as a long tail at the offered rate rather than as a lower rate with flattering latencies
+(coordinated omission). The connections stay N, so an overloaded server holds at most N requests
+when the window ends and is ready for the next measurement after answering them.
 
 httpx spends more CPU per request than the server under test does, so on a 2-core machine it would
 measure itself. This client is a bare `asyncio.Protocol` that writes pre-formatted requests and
@@ -26,9 +27,6 @@ CONNECT_TIMEOUT_SECONDS = 10.0
 # In-flight requests get this long to answer after the measured window closes.
 DRAIN_TIMEOUT_SECONDS = 10.0
 MAX_ERROR_SAMPLES = 5
-# An open loop opens connections as requests find all of them busy, up to this many; past it,
-# due requests wait for one to free up (their wait still counts in their latency).
-MAX_OPEN_LOOP_CONNECTIONS = 256
 
 NextRequest = Callable[[], bytes]
 """Returns the bytes of the next request to send: `encode_request(...)` of some request."""
@@ -266,7 +264,7 @@ async def generate_load(
     try:
         await _connect(port, tally, connections, opened)
         if rate is not None:
-            arrivals = asyncio.create_task(_arrive(port, tally, rate, opened))
+            arrivals = asyncio.create_task(_arrive(tally, rate))
         elapsed, cpu = await _measure_window(tally, warmup_seconds, seconds)
         if arrivals is not None:
             await arrivals
@@ -309,20 +307,13 @@ async def _connect(port: int, tally: _Tally, count: int, opened: list[_Connectio
         opened.append(protocol)
 
 
-async def _open_one(port: int, tally: _Tally, opened: list[_Connection]) -> None:
-    try:
-        await _connect(port, tally, 1, opened)
-    except LoadError as error:
-        tally.error(str(error))
-
-
-async def _arrive(port: int, tally: _Tally, rate: float, opened: list[_Connection]) -> None:
+async def _arrive(tally: _Tally, rate: float) -> None:
     """Makes a request due every 1/`rate` seconds until the window closes; all that fell due
-    while the loop was busy go out at once, each still timed from its own due moment."""
+    while the loop was busy go out at once (as connections allow), each still timed from its
+    own due moment."""
     interval = 1 / rate
     started = time.perf_counter()
     number = 0
-    opening: set[asyncio.Task[None]] = set()
     while not tally.stopping:
         now = time.perf_counter()
         while started + number * interval <= now:
@@ -330,15 +321,8 @@ async def _arrive(port: int, tally: _Tally, rate: float, opened: list[_Connectio
             number += 1
         while tally.due and tally.idle:
             tally.idle.pop().write(tally.due.popleft())
-        # Requests still due find every connection busy: open more, each takes one when ready.
-        room = MAX_OPEN_LOOP_CONNECTIONS - len(opened) - len(opening)
-        for _ in range(min(len(tally.due) - len(opening), room)):
-            task = asyncio.create_task(_open_one(port, tally, opened))
-            opening.add(task)
-            task.add_done_callback(opening.discard)
         await asyncio.sleep(max(0.0, started + number * interval - time.perf_counter()))
-    # Connections still opening take part in the drain like the others.
-    await asyncio.gather(*opening)
+    tally.due.clear()  # never sent: not part of the measurement
     for connection in tally.idle:
         connection.close()
     tally.idle.clear()
