@@ -1,7 +1,12 @@
 """A lean HTTP/1.1 keep-alive load generator: N connections, one request in flight on each.
 
-Closed loop by default; with a `rate`, requests start at most that often (all connections
-together), each on the next free connection, so a latency target can be checked at a given load.
+Closed loop by default: each connection sends its next request as soon as an answer arrives.
+With a `rate` it is an open loop, as clients arrive in real life: requests fall due at fixed
+times whatever the server does, each goes out on the next idle connection, and its latency is
+counted from the moment it fell due, waiting for a connection included. A slow server therefore
+shows as a long tail at the offered rate rather than as a lower rate with flattering latencies
+(coordinated omission). The connections stay N, so an overloaded server holds at most N requests
+when the window ends and is ready for the next measurement after answering them.
 
 httpx spends more CPU per request than the server under test does, so on a 2-core machine it would
 measure itself. This client is a bare `asyncio.Protocol` that writes pre-formatted requests and
@@ -12,6 +17,7 @@ import asyncio
 import contextlib
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
@@ -86,8 +92,10 @@ class _Tally:
     next_request: NextRequest
     expected_status: int
     max_requests: int
-    interval: float = 0.0  # seconds between request starts when paced, else 0
-    next_slot: float = 0.0
+    open_loop: bool = False
+    # Open loop: connections waiting for a request, and due times waiting for a connection.
+    idle: list["_Connection"] = field(default_factory=list)
+    due: deque[float] = field(default_factory=deque)
     measuring: bool = False
     stopping: bool = False
     successes: int = 0
@@ -136,25 +144,29 @@ class _Connection(asyncio.Protocol):
 
     def _send_next(self) -> None:
         tally = self.tally
-        if tally.interval and not tally.stopping:
-            # Paced: the next start time of the whole run; none are made up for when late.
-            now = time.perf_counter()
-            slot = max(now, tally.next_slot)
-            tally.next_slot = slot + tally.interval
-            if slot > now:
-                asyncio.get_running_loop().call_later(slot - now, self._write)
-                return
-        self._write()
+        if not tally.open_loop:
+            self.write(time.perf_counter())
+        elif tally.due and not tally.stopping:
+            self.write(tally.due.popleft())
+        elif tally.stopping:
+            self.close()
+        else:
+            tally.idle.append(self)
 
-    def _write(self) -> None:
+    def write(self, due: float) -> None:
+        """Sends the next request, whose latency counts from `due`."""
         assert self.transport is not None
         if self.tally.stopping:
             self.transport.close()
             return
         request = self.tally.next_request()
         self.in_flight = True
-        self.started = time.perf_counter()
+        self.started = due
         self.transport.write(request)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
 
     def data_received(self, data: bytes) -> None:
         buffer = self.buffer
@@ -246,17 +258,24 @@ async def generate_load(
 ) -> LoadResult:
     """Loads 127.0.0.1:`port` for a warm-up, then measures for `seconds` or `max_requests`;
     at most `rate` requests/s if given."""
-    tally = _Tally(next_request, expected_status, max_requests, interval=1 / rate if rate else 0.0)
+    tally = _Tally(next_request, expected_status, max_requests, open_loop=rate is not None)
     opened: list[_Connection] = []
+    arrivals: asyncio.Task[None] | None = None
     try:
         await _connect(port, tally, connections, opened)
+        if rate is not None:
+            arrivals = asyncio.create_task(_arrive(tally, rate))
         elapsed, cpu = await _measure_window(tally, warmup_seconds, seconds)
+        if arrivals is not None:
+            await arrivals
         _, pending = await asyncio.wait(
             [connection.closed for connection in opened], timeout=DRAIN_TIMEOUT_SECONDS
         )
     except BaseException:
         # Cancelled (SIGTERM, Ctrl-C) or failed: leave no connection behind.
         tally.stopping = True
+        if arrivals is not None:
+            arrivals.cancel()
         _abort(opened)
         raise
     if pending:
@@ -286,6 +305,27 @@ async def _connect(port: int, tally: _Tally, count: int, opened: list[_Connectio
         except (OSError, TimeoutError) as error:
             raise LoadError(f"cannot connect to {LOOPBACK}:{port}: {error!r}") from error
         opened.append(protocol)
+
+
+async def _arrive(tally: _Tally, rate: float) -> None:
+    """Makes a request due every 1/`rate` seconds until the window closes; all that fell due
+    while the loop was busy go out at once (as connections allow), each still timed from its
+    own due moment."""
+    interval = 1 / rate
+    started = time.perf_counter()
+    number = 0
+    while not tally.stopping:
+        now = time.perf_counter()
+        while started + number * interval <= now:
+            tally.due.append(started + number * interval)
+            number += 1
+        while tally.due and tally.idle:
+            tally.idle.pop().write(tally.due.popleft())
+        await asyncio.sleep(max(0.0, started + number * interval - time.perf_counter()))
+    tally.due.clear()  # never sent: not part of the measurement
+    for connection in tally.idle:
+        connection.close()
+    tally.idle.clear()
 
 
 async def _measure_window(

@@ -1,6 +1,6 @@
 """Base classes for the JSON shapes clients send and read."""
 
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 import orjson
 from pydantic import (
@@ -33,6 +33,10 @@ def _without_nul(value: Any) -> bool:
     return True
 
 
+# Validation context: the whole input was found free of NUL characters before validation.
+_CHECKED_FOR_NUL = "checked_for_nul"
+
+
 class InputModel(BaseModel):
     """What a client writes: unknown fields are rejected."""
 
@@ -40,11 +44,25 @@ class InputModel(BaseModel):
 
     @field_validator("*")
     @classmethod
-    def _no_nul_characters(cls, value: Any) -> Any:
+    def _no_nul_characters(cls, value: Any, info: ValidationInfo) -> Any:
         # PostgreSQL cannot store U+0000 in text; refuse it everywhere, on both databases alike.
+        if info.context is not None and info.context.get(_CHECKED_FOR_NUL):
+            return value
         if not _without_nul(value):
             raise ValueError("Text may not contain the NUL character (U+0000).")
         return value
+
+
+Input = TypeVar("Input", bound=InputModel)
+
+
+def validate_input(model: type[Input], raw: Any) -> Input:
+    """`model.model_validate(raw)`, looking for NUL characters once in the whole of `raw`
+    rather than field by field: batches validate thousands of items of dozens of fields."""
+    return model.model_validate(raw, context={_CHECKED_FOR_NUL: _without_nul(raw)})
+
+
+_ABSENT = object()
 
 
 class ResourceModel(BaseModel):
@@ -62,11 +80,12 @@ class ResourceModel(BaseModel):
         attributes (properties, attributes not loaded yet), or left to their defaults.
         """
         loaded = getattr(entity, "__dict__", {})
-        values = {
-            name: loaded[name] if name in loaded else getattr(entity, name)
-            for name in cls.model_fields
-            if name in loaded or hasattr(entity, name)
-        }
+        values = {}
+        for name in cls.model_fields:
+            if name in loaded:
+                values[name] = loaded[name]
+            elif (value := getattr(entity, name, _ABSENT)) is not _ABSENT:
+                values[name] = value  # read once: a property such as `metrics` builds its value
         return cls.model_validate(values).model_dump(mode="json")
 
 

@@ -14,7 +14,8 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.commerce.repository import MetricsRepository
+from app.domain.commerce.entities import Order
+from app.domain.commerce.repository import COUNTED_STATUSES, MetricsRepository
 from app.domain.customer.entities import Customer
 
 SECONDS_PER_DAY = 86_400
@@ -102,6 +103,47 @@ def _by_currency_and_by_channel(
     return (
         [(customer_id, currency, *values) for (customer_id, currency), values in figures.items()],
         [(customer_id, channel, count) for (customer_id, channel), count in channels.items()],
+    )
+
+
+def metrics_of_orders(
+    customer_ids: Collection[UUID], orders: Iterable[Order]
+) -> list[dict[str, Any]]:
+    """What `refresh_metrics` would store for these customers if `orders` were all they have:
+    the figures of customers created in this unit of work, whose orders are all in hand, so
+    that they are inserted with them instead of updated right after."""
+    counted = [
+        order
+        for order in orders
+        if order.customer_id in customer_ids and order.status in COUNTED_STATUSES
+    ]
+    figures, channels = _by_currency_and_by_channel(
+        (
+            order.customer_id,
+            order.currency,
+            order.channel,
+            1,
+            order.total - order.refunded_total,
+            order.occurred_at,
+            order.occurred_at,
+        )
+        for order in counted
+        if order.customer_id is not None
+    )
+    categories: dict[tuple[UUID, str], int] = defaultdict(int)
+    for order in counted:
+        for line in order.lines:
+            if order.customer_id is not None and line.get("category") is not None:
+                quantity = line["quantity"] - line.get("refunded_quantity", 0)
+                categories[(order.customer_id, line["category"])] += quantity
+    return compute_metrics(
+        customer_ids,
+        figures,
+        channels,
+        [
+            (customer_id, category, quantity)
+            for (customer_id, category), quantity in categories.items()
+        ],
     )
 
 

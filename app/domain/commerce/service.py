@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import Select, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,17 +16,18 @@ from app.core.clock import utcnow
 from app.core.context import Context
 from app.core.errors import AppError, Conflict, ValidationFailed
 from app.core.ids import uuid7
+from app.core.schemas import InputModel, validate_input
 from app.db.pagination import Page, PageRequest
 from app.domain.commerce import schemas
 from app.domain.commerce.entities import InboundEvent, Order, OrderLine
-from app.domain.commerce.metrics import refresh_metrics
+from app.domain.commerce.metrics import metrics_of_orders, refresh_metrics
 from app.domain.commerce.repository import (
     FAILED,
     WAITING,
     InboundEventRepository,
     OrderRepository,
 )
-from app.domain.customer.service import CustomerService, Reference
+from app.domain.customer.service import CustomerService, Reference, Resolution
 from app.domain.outbox.service import EventRecorder, PendingEvent, changes_between
 from app.domain.outbox.touches import EVENTS, touch_customers
 
@@ -82,13 +83,15 @@ class _Batch:
     # Orders changed after their view before this call was taken; the others need no new view.
     mutated: set[UUID] = field(default_factory=set)
     customers: set[UUID] = field(default_factory=set)
+    # Customers created by this call, whose figures come from the orders in hand.
+    new_customers: set[UUID] = field(default_factory=set)
     outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
     failed: set[str] = field(default_factory=set)
 
 
-def _validated(model: type[BaseModel], raw: Any, loc: Loc) -> Any:
+def _validated(model: type[InputModel], raw: Any, loc: Loc) -> Any:
     try:
-        return model.model_validate(raw)
+        return validate_input(model, raw)
     except ValidationError as error:
         raise ValidationFailed.from_errors(error.errors(), loc) from error
 
@@ -194,15 +197,62 @@ class IngestService:
         return [results[index] for index in range(len(items))]
 
     async def _apply(self, fresh: list[_Parsed], results: dict[int, IngestResult]) -> None:
-        customer_ids = await self._resolve([_reference(item.event) for item in fresh])
+        work = await self._apply_orders(fresh, results)
+        await self.session.flush()
+        await self.inbound.release(work.failed)
+        await self.inbound.record_outcomes(list(work.outcomes.values()))
+        touch_customers(
+            self.session,
+            self.context,
+            {
+                outcome["customer_id"]
+                for outcome in work.outcomes.values()
+                if outcome.get("customer_id")
+            },
+            [EVENTS],
+        )
+        await self._record_order_events(work)
+        await refresh_metrics(
+            self.session, self.context.workspace_id, work.customers - work.new_customers
+        )
+
+    async def _apply_orders(self, fresh: list[_Parsed], results: dict[int, IngestResult]) -> _Batch:
+        """Resolves the customers and applies the events to the orders. A concurrent request
+        creating the same new customer makes an attempt wait for it and fail; the next attempt
+        then finds that customer. An attempt that creates nobody cannot fail so and needs no
+        savepoint."""
+        references = [_reference(item.event) for item in fresh]
+        for attempt in range(RESOLVE_ATTEMPTS):
+            resolution = await self.customers.resolve(references)
+            outcomes: dict[int, IngestResult] = {}
+            try:
+                if resolution.created:
+                    async with self.session.begin_nested():
+                        work = await self._attempt(fresh, resolution, outcomes)
+                else:
+                    work = await self._attempt(fresh, resolution, outcomes)
+            except Conflict as conflict:
+                if not isinstance(conflict.__cause__, IntegrityError):
+                    raise
+                if attempt == RESOLVE_ATTEMPTS - 1:
+                    raise
+                continue
+            results.update(outcomes)
+            return work
+        raise AssertionError("unreachable")
+
+    async def _attempt(
+        self, fresh: list[_Parsed], resolution: Resolution, results: dict[int, IngestResult]
+    ) -> _Batch:
         refs = {item.order_ref for item in fresh if item.order_ref is not None}
         work = _Batch(
             orders=await self.orders.by_shop_ids(refs),
             waiting={},
+            new_customers={customer.id for customer in resolution.created},
         )
         for stored in await self.inbound.waiting_for(refs):
             work.waiting.setdefault(stored.order_ref or "", []).append((stored, stored.customer_id))
-        for item, customer_id in zip(fresh, customer_ids, strict=True):
+        for item, customer_id in zip(fresh, resolution.customer_ids, strict=True):
             event_id = item.event.event_id
             try:
                 order_id = await self._apply_one(item, customer_id, work)
@@ -224,35 +274,14 @@ class IngestService:
                 "customer_id": customer_id,
                 "order_id": order_id,
             }
-        await self.session.flush()
-        await self.inbound.release(work.failed)
-        await self.inbound.record_outcomes(list(work.outcomes.values()))
-        touch_customers(
-            self.session,
-            self.context,
-            {
-                outcome["customer_id"]
-                for outcome in work.outcomes.values()
-                if outcome.get("customer_id")
-            },
-            [EVENTS],
-        )
-        await self._record_order_events(work)
-        await refresh_metrics(self.session, self.context.workspace_id, work.customers)
-
-    async def _resolve(self, references: list[Reference]) -> list[UUID]:
-        """Customers for the references; a concurrent request creating the same new customer
-        makes this wait for it and then find it."""
-        for attempt in range(RESOLVE_ATTEMPTS):
-            try:
-                async with self.session.begin_nested():
-                    return await self.customers.resolve(references)
-            except Conflict as conflict:
-                if not isinstance(conflict.__cause__, IntegrityError):
-                    raise
-                if attempt == RESOLVE_ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")
+        # A new customer's orders are all in this batch: it is written once, with its figures.
+        created = {customer.id: customer for customer in resolution.created}
+        for figures in metrics_of_orders(work.new_customers, work.orders.values()):
+            customer = created[figures.pop("id")]
+            for name, value in figures.items():
+                setattr(customer, name, value)
+        await self.customers.create_resolved(resolution.created)
+        return work
 
     async def _apply_one(self, item: _Parsed, customer_id: UUID, work: _Batch) -> UUID | None:
         event = item.event

@@ -17,6 +17,7 @@ from app.core.context import Context
 from app.core.errors import AppError, Conflict, NotFound, ValidationFailed
 from app.core.etags import ensure_version
 from app.core.ids import uuid7
+from app.core.schemas import validate_input
 from app.core.text import digits, like_pattern, search_form
 from app.db.dialect import json_array_holds
 from app.db.pagination import Page, PageRequest, SortKey
@@ -109,6 +110,12 @@ class Reference:
     phone: str | None = None
     family_name: str | None = None
     given_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    customer_ids: list[UUID]  # one per reference, in order
+    created: list[Customer]  # not written yet: see `CustomerService.create_resolved`
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,7 +319,7 @@ class CustomerService:
         results: dict[int, BatchResult] = {}
         for index, raw in enumerate(items):
             try:
-                parsed.append((index, schemas.CustomerCreate.model_validate(raw)))
+                parsed.append((index, validate_input(schemas.CustomerCreate, raw)))
             except ValidationError as error:
                 problem = ValidationFailed.from_errors(error.errors(), ("body", "items", index))
                 results[index] = BatchResult(index, BatchStatus.ERROR, error=problem)
@@ -355,8 +362,9 @@ class CustomerService:
             await self._finish(list(written.values()), locked=True)
         return [results[index] for index in range(len(items))]
 
-    async def resolve(self, references: Sequence[Reference]) -> list[UUID]:
-        """The customer each reference names, creating the unknown ones (once per batch).
+    async def resolve(self, references: Sequence[Reference]) -> Resolution:
+        """The customer each reference names, and the unknown ones to create (once per batch),
+        which `create_resolved` writes: the caller may first fill in what it knows of them.
 
         A source's id wins over an email, which wins over a phone. Lookups take a fixed number
         of queries whatever the number of references.
@@ -384,9 +392,13 @@ class CustomerService:
                     phones[reference.phone] = customer.id
                 match = customer.id
             resolved.append(match)
+        return Resolution(resolved, created)
+
+    async def create_resolved(self, created: Sequence[Customer]) -> None:
+        """Writes the customers `resolve` found missing, with their identities and events; a
+        concurrent request that took one of their keys first makes this raise `Conflict`."""
         if created:
             await self._finish([(customer, None) for customer in created])
-        return resolved
 
     def _customer_for(self, reference: Reference) -> Customer:
         customer = self._new_customer()
@@ -634,13 +646,15 @@ class CustomerService:
         # Snapshots taken while checking for changes, kept for the events (with the new version
         # and time patched in): a snapshot is most of the cost of a customer in a batch.
         afters: dict[UUID, dict[str, Any]] = {}
+        diffs: dict[UUID, dict[str, Any]] = {}
         for customer, before in written:
             if before is None:
                 self.customers.add(customer)
             elif locked:
                 self.session.expunge(customer)  # written below, not by the unit of work
                 after = schemas.Customer.snapshot(customer)
-                if changes_between(before, after):
+                diffs[customer.id] = changes_between(before, after)
+                if diffs[customer.id]:
                     customer.version += 1
                     customer.updated_at = utcnow()
                     changed.append(customer)
@@ -671,7 +685,9 @@ class CustomerService:
             after = afters.get(customer.id) or schemas.Customer.snapshot(customer)
             if before is None:
                 pending.append(PendingEvent("customer.created", "customer", customer.id, after))
-            elif diff := changes_between(before, after):
+            elif diff := (
+                diffs[customer.id] if customer.id in diffs else changes_between(before, after)
+            ):
                 pending.append(
                     PendingEvent("customer.updated", "customer", customer.id, after, diff)
                 )
