@@ -1,11 +1,17 @@
 """Faults with real processes and real databases: nothing half-applied, nothing lost, no 500."""
 
 import asyncio
+import itertools
 import os
+import pwd
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -14,6 +20,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from app.db import migrations
+from app.db.session import create_database
 from app.main import create_app
 from tests.api.test_conventions import client_for
 from tests.conftest import Tenant, free_port, make_tenant, settings_for
@@ -43,7 +50,12 @@ def _order_events(run: str) -> list[dict[str, object]]:
 
 
 def _serve(database_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "KOKYAKU_DATABASE_URL": database_url, "KOKYAKU_DISPATCHER": "off"}
+    env = {
+        **os.environ,
+        "KOKYAKU_DATABASE_URL": database_url,
+        "KOKYAKU_DISPATCHER": "off",
+        "KOKYAKU_RATE_LIMIT": "1000000",
+    }
     with log.open("wb") as output:
         server = subprocess.Popen(
             [sys.executable, "-m", "app", "serve", "--port", str(port)],
@@ -143,3 +155,170 @@ async def test_lost_database_connections_answer_503_then_recover(
         assert terminated >= 1
         # A request that met a dead connection answers 503 (the pool may also notice first).
         assert statuses[-5:] == [201] * 5  # recovered without a restart
+
+
+def _postgres_bindir() -> Path | None:
+    """Where initdb and pg_ctl live: `pg_config --bindir`, else the newest Debian-style install."""
+    candidates: list[Path] = []
+    pg_config = shutil.which("pg_config")
+    if pg_config is not None:
+        found = subprocess.run(
+            [pg_config, "--bindir"], capture_output=True, text=True, check=False, timeout=10
+        )
+        candidates.append(Path(found.stdout.strip()))
+    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    for bindir in candidates:
+        if (bindir / "initdb").is_file() and (bindir / "pg_ctl").is_file():
+            return bindir
+    return None
+
+
+@dataclass(frozen=True)
+class PrivatePostgres:
+    """A PostgreSQL server of the test's own, on a free port, that it may stop and start."""
+
+    bindir: Path
+    directory: Path
+    port: int
+    user: str | None  # initdb and postgres refuse to run as root: they run as this user then
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _pg(self, *arguments: str) -> None:
+        completed = subprocess.run(
+            [str(self.bindir / arguments[0]), *arguments[1:]],
+            user=self.user,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert completed.returncode == 0, completed.stdout + completed.stderr
+
+    def initialise(self) -> None:
+        self._pg(
+            "initdb", "-D", str(self.directory / "data"), "-U", "postgres", "--auth=trust",
+            "--encoding=UTF8", "--no-sync",
+        )  # fmt: skip
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1"
+        self._pg(
+            "pg_ctl", "start", "-D", str(self.directory / "data"), "-l",
+            str(self.directory / "server.log"), "-w", "-t", "60", "-o", options,
+        )  # fmt: skip
+
+    def stop(self, mode: str) -> None:
+        self._pg("pg_ctl", "stop", "-D", str(self.directory / "data"), "-m", mode, "-w", "-t", "60")
+
+
+@pytest.fixture(scope="module")
+def private_postgres() -> Iterator[PrivatePostgres]:
+    bindir = _postgres_bindir()
+    if bindir is None:
+        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) on this machine")
+    user = None
+    if os.geteuid() == 0:
+        try:
+            user = pwd.getpwnam("postgres").pw_name
+        except KeyError:
+            pytest.skip("running as root, which initdb refuses, and there is no postgres user")
+    directory = Path(tempfile.mkdtemp(prefix="kokyaku-pg-"))
+    if user is not None:
+        shutil.chown(directory, user)
+    server = PrivatePostgres(bindir, directory, free_port(), user)
+    try:
+        server.initialise()
+        server.start()
+        migrations.upgrade(server.url)
+        yield server
+    finally:
+        if (directory / "data" / "postmaster.pid").exists():
+            server.stop("immediate")
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
+async def test_postgres_restarted_under_load_answers_503_then_recovers_with_nothing_lost(
+    private_postgres: PrivatePostgres, tmp_path: Path, mode: str
+) -> None:
+    database = create_database(settings_for(private_postgres.url))
+    try:
+        tenant = await make_tenant(database)
+    finally:
+        await database.dispose()
+    port = free_port()
+    server = _serve(private_postgres.url, port, tmp_path / "serve.log")
+    created: list[str] = []
+    answers: list[tuple[str, int, str]] = []  # (phase, status, media type)
+    phase = "up"
+    loading = True
+    names = itertools.count()
+    answered = asyncio.Event()
+
+    async def load(http: httpx.AsyncClient) -> None:
+        while loading:
+            name = f"restart-{mode}-{next(names)}"
+            response = await http.post(
+                "/v1/customers", json={"display_name": name}, headers=tenant.headers
+            )
+            answers.append((phase, response.status_code, response.headers["content-type"]))
+            answered.set()
+            if response.status_code == 201:
+                created.append(response.json()["id"])
+                read = await http.get(f"/v1/customers/{created[-1]}", headers=tenant.headers)
+                answers.append((phase, read.status_code, read.headers["content-type"]))
+
+    async def answered_since(count: int, status: int) -> None:
+        """Waits until `count` answers with `status` came after the call."""
+        start = len(answers)
+        while sum(1 for _, code, _ in answers[start:] if code == status) < count:
+            answered.clear()
+            await answered.wait()
+
+    try:
+        # The bound on every request: a request that waits on a dead database must not hang.
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) as http:
+            clients = [asyncio.create_task(load(http)) for _ in range(6)]
+            await asyncio.wait_for(answered_since(30, 201), 60)
+            phase = "stopping"
+            await asyncio.to_thread(private_postgres.stop, mode)
+            phase = "down"
+            await asyncio.wait_for(answered_since(20, 503), 60)
+            unready = await http.get("/readyz")
+            assert unready.status_code == 503, unready.text
+            phase = "starting"
+            await asyncio.to_thread(private_postgres.start)
+            phase = "restarted"
+            # Recovered without a restart of the service: successes again, from the same process.
+            await asyncio.wait_for(answered_since(30, 201), 60)
+            loading = False
+            await asyncio.gather(*clients)
+            assert (await http.get("/readyz")).status_code == 200
+            assert server.poll() is None
+    finally:
+        loading = False
+        server.terminate()
+        server.wait(10)
+
+    unexpected = [
+        answer
+        for answer in answers
+        if answer[1] not in (200, 201)
+        and (answer[1], answer[2]) != (503, "application/problem+json")
+    ]
+    assert not unexpected, unexpected[:10]
+    assert any(answer == ("down", 503, "application/problem+json") for answer in answers)
+    connection = await asyncpg.connect(private_postgres.url.replace("+asyncpg", ""))
+    try:
+        stored = {
+            str(row["id"])
+            for row in await connection.fetch(
+                "SELECT id FROM customer WHERE workspace_id = $1", tenant.id
+            )
+        }
+    finally:
+        await connection.close()
+    # Every 201 was committed and survived the restart (a 503 may have committed too).
+    assert set(created) <= stored
