@@ -6,6 +6,7 @@ import os
 import pwd
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -13,10 +14,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from app.db import migrations
@@ -64,7 +67,7 @@ def _serve(database_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
             stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and server.poll() is None:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
                 return server
@@ -92,7 +95,7 @@ async def test_a_batch_cut_off_by_kill_9_is_all_or_nothing_and_its_retry_applies
     run = f"kill{int(delay * 100)}{os.getpid()}"
     events = _order_events(run)
     port = free_port()
-    server = _serve(database_url, port, tmp_path / "serve.log")
+    server = await asyncio.to_thread(_serve, database_url, port, tmp_path / "serve.log")
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
             sending = asyncio.create_task(
@@ -249,7 +252,7 @@ async def test_postgres_restarted_under_load_answers_503_then_recovers_with_noth
     finally:
         await database.dispose()
     port = free_port()
-    server = _serve(private_postgres.url, port, tmp_path / "serve.log")
+    server = await asyncio.to_thread(_serve, private_postgres.url, port, tmp_path / "serve.log")
     created: list[str] = []
     answers: list[tuple[str, int, str]] = []  # (phase, status, media type)
     phase = "up"
@@ -322,3 +325,106 @@ async def test_postgres_restarted_under_load_answers_503_then_recovers_with_noth
         await connection.close()
     # Every 201 was committed and survived the restart (a 503 may have committed too).
     assert set(created) <= stored
+
+
+def _assert_unavailable(response: httpx.Response) -> None:
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def _sqlite_file_state(path: Path) -> tuple[str, int]:
+    """PRAGMA integrity_check and the number of customers, read by a connection of our own."""
+    with sqlite3.connect(path) as connection:
+        [[integrity]] = connection.execute("PRAGMA integrity_check").fetchall()
+        [[customers]] = connection.execute("SELECT count(*) FROM customer").fetchall()
+    connection.close()
+    return integrity, customers
+
+
+async def _sqlite_with_customers(path: Path, count: int) -> tuple[str, Tenant]:
+    url = f"sqlite+aiosqlite:///{path}"
+    await asyncio.to_thread(migrations.upgrade, url)
+    app = create_app(settings_for(url))
+    async with client_for(app) as http:
+        tenant = await make_tenant(app.state.database)
+        for number in range(count):
+            created = await http.post(
+                "/v1/customers", json={"display_name": f"保存 {number}"}, headers=tenant.headers
+            )
+            assert created.status_code == 201, created.text
+    return url, tenant
+
+
+async def test_read_only_sqlite_answers_503_for_writes_and_keeps_the_file_intact(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "kokyaku.db"
+    _, tenant = await _sqlite_with_customers(path, 5)
+    # mode=ro is what a read-only file or mount gives SQLite (SQLITE_READONLY on the first
+    # write), and holds for root too, whom file permissions do not stop.
+    read_only = create_app(settings_for(f"sqlite+aiosqlite:///file:{path}?mode=ro&uri=true"))
+    async with client_for(read_only) as http:
+        listed = await http.get("/v1/customers", headers=tenant.headers)
+        assert listed.status_code == 200, listed.text
+        [first, *_] = listed.json()["data"]
+        _assert_unavailable(
+            await http.post("/v1/customers", json={"display_name": "新規"}, headers=tenant.headers)
+        )
+        _assert_unavailable(
+            await http.patch(
+                f"/v1/customers/{first['id']}",
+                json={"display_name": "変更"},
+                headers=tenant.headers,
+            )
+        )
+        _assert_unavailable(
+            await http.delete(f"/v1/customers/{first['id']}", headers=tenant.headers)
+        )
+        assert (await http.get("/v1/customers", headers=tenant.headers)).json() == listed.json()
+    assert _sqlite_file_state(path) == ("ok", 5)
+
+
+async def test_full_sqlite_answers_503_keeps_what_was_committed_and_recovers(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "kokyaku.db"
+    url, tenant = await _sqlite_with_customers(path, 5)
+    app = create_app(settings_for(url))
+    write_engine = app.state.database.write_engine.sync_engine
+
+    def cap_the_file(dbapi_connection: Any, _record: object) -> None:
+        # The database may not grow past its size now: SQLite answers SQLITE_FULL, the error
+        # a full disk gives, on the first write that needs a new page.
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA page_count")
+        [[pages]] = cursor.fetchall()
+        cursor.execute(f"PRAGMA max_page_count = {pages}")
+        cursor.close()
+
+    event.listen(write_engine, "connect", cap_the_file)
+    created = 0
+    async with client_for(app) as http:
+        for number in range(2000):
+            response = await http.post(
+                "/v1/customers",
+                json={"display_name": f"満杯 {number} " + "x" * 150},
+                headers=tenant.headers,
+            )
+            if response.status_code != 201:
+                _assert_unavailable(response)
+                break
+            created += 1
+        else:
+            pytest.fail("the capped database never filled up")
+        listed = await http.get("/v1/customers?limit=200", headers=tenant.headers)
+        assert len(listed.json()["data"]) == 5 + created
+        assert _sqlite_file_state(path) == ("ok", 5 + created)
+
+        # Space again (a new connection without the cap): the same app writes, no restart.
+        event.remove(write_engine, "connect", cap_the_file)
+        await app.state.database.write_engine.dispose()
+        again = await http.post(
+            "/v1/customers", json={"display_name": "空き"}, headers=tenant.headers
+        )
+        assert again.status_code == 201, again.text
+    assert _sqlite_file_state(path) == ("ok", 6 + created)
