@@ -263,3 +263,147 @@ async def test_deeply_nested_and_oversized_bodies_are_refused(
     oversized = b'{"x": "' + b"x" * MAX_BODY_BYTES + b'"}'
     response = await client.request(endpoint.method, url, content=oversized, headers=headers)
     assert_problem(response, 413, "a body over 5 MiB")
+
+
+async def test_another_workspaces_ids_in_filters_and_references_reach_nothing(
+    client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    """Their ids in our filters match none of their rows; in our references they are refused."""
+    theirs = WorkspaceClient(client, other_tenant.headers)
+    owner = await theirs.id_for("user_id")
+    company = await theirs.id_for("company_id")
+    customer = await theirs.create(
+        "/v1/customers",
+        {"json": {"display_name": "Theirs", "company_id": company, "owner_id": owner}},
+    )
+    segment = await theirs.create("/v1/segments", {"json": {"name": "theirs", "kind": "static"}})
+    added = await client.post(
+        f"/v1/segments/{segment}/members",
+        json={"customer_ids": [customer]},
+        headers=other_tenant.headers,
+    )
+    assert added.status_code == 200, added.text
+    pipeline_id = await theirs.id_for("pipeline_id")
+    pipeline = await client.get(f"/v1/pipelines/{pipeline_id}", headers=other_tenant.headers)
+    stage = pipeline.json()["stages"][0]["id"]
+    deal_body = {
+        "name": "Theirs",
+        "amount": 1,
+        "customer_id": customer,
+        "company_id": company,
+        "pipeline_id": pipeline_id,
+        "stage_id": stage,
+    }
+    deal = await theirs.create("/v1/deals", {"json": deal_body})
+    # The owner sees their rows through the same filters, so an empty answer below means
+    # the workspace boundary, not a filter that matches nothing anywhere.
+    customer_filters = [
+        {"field": "segments", "op": "contains", "value": segment},
+        {"field": "segments", "op": "in", "value": [segment]},
+        {"field": "company_id", "op": "eq", "value": company},
+        {"field": "owner_id", "op": "in", "value": [owner]},
+        {"field": "id", "op": "eq", "value": customer},
+        {
+            "any": [
+                {"field": "id", "op": "eq", "value": customer},
+                {"not": {"field": "tags", "op": "is_set"}},
+            ]
+        },
+    ]
+    deal_filters = [
+        {"field": "customer_id", "op": "eq", "value": customer},
+        {"field": "company_id", "op": "eq", "value": company},
+        {"field": "pipeline_id", "op": "eq", "value": pipeline_id},
+        {"field": "stage_id", "op": "eq", "value": stage},
+        {"field": "id", "op": "eq", "value": deal},
+    ]
+    searches = [
+        *(("/v1/customers/search", f, customer) for f in customer_filters),
+        *(("/v1/deals/search", f, deal) for f in deal_filters),
+        ("/v1/companies/search", {"field": "id", "op": "eq", "value": company}, company),
+    ]
+    for path, filter_, their_id in searches:
+        owned = await client.post(path, json={"filter": filter_}, headers=other_tenant.headers)
+        assert their_id in {item["id"] for item in owned.json()["data"]}, (path, filter_)
+        crossed = await client.post(path, json={"filter": filter_}, headers=tenant.headers)
+        assert crossed.status_code == 200, (path, filter_, crossed.text)
+        assert crossed.json()["data"] == [], (path, filter_, crossed.text)
+        if path == "/v1/customers/search":
+            preview = await client.post(
+                "/v1/segments/preview", json={"filter": filter_}, headers=tenant.headers
+            )
+            assert preview.json()["count"] == 0, (filter_, preview.text)
+
+    queries = [
+        f"/v1/customers?company_id={company}",
+        f"/v1/customers?owner_id={owner}",
+        f"/v1/deals?customer_id={customer}",
+        f"/v1/deals?pipeline_id={pipeline_id}",
+        f"/v1/deals?stage_id={stage}",
+        f"/v1/interactions?customer_id={customer}",
+        f"/v1/orders?customer_id={customer}",
+        f"/v1/audit-log?subject_id={customer}",
+        f"/v1/insights/ltv?segment_id={segment}",
+        f"/v1/insights/churn-risk?segment_id={segment}",
+        f"/v1/insights/products?segment_id={segment}",
+    ]
+    for query in queries:
+        crossed = await client.get(query, headers=tenant.headers)
+        if crossed.status_code == 200:
+            assert not crossed.json().get("data"), (query, crossed.text)
+        else:
+            _assert_refused(crossed, query)
+
+    # References in definitions: a workflow may not name their users, segments or filters'
+    # ids as ours (the other references are in test_workflows).
+    mine = WorkspaceClient(client, tenant.headers)
+    references = [
+        [{"type": "assign_owner", "round_robin": [owner]}],
+        [{"type": "create_task", "title": "Call", "assignee_id": owner}],
+    ]
+    for actions in references:
+        workflow = {
+            "name": f"cross-{uuid.uuid4().hex[:8]}",
+            "trigger": {"event_type": "customer.created"},
+            "actions": actions,
+        }
+        refused = await client.post("/v1/workflows", json=workflow, headers=tenant.headers)
+        assert refused.status_code == 422, (actions, refused.text)
+        assert refused.headers["content-type"] == PROBLEM_MEDIA_TYPE
+    # A dynamic segment or a workflow condition over their segment matches none of ours.
+    ours = await mine.id_for("customer_id")
+    dynamic = await mine.create(
+        "/v1/segments",
+        {
+            "json": {
+                "name": f"cross-{uuid.uuid4().hex[:8]}",
+                "kind": "dynamic",
+                "filter": {"field": "segments", "op": "contains", "value": segment},
+            }
+        },
+    )
+    members = await client.get(f"/v1/segments/{dynamic}/customers", headers=tenant.headers)
+    assert members.json()["data"] == []
+    conditional = await mine.create(
+        "/v1/workflows",
+        {
+            "json": {
+                "name": f"cross-{uuid.uuid4().hex[:8]}",
+                "trigger": {"event_type": "customer.created"},
+                "conditions": {"field": "segments", "op": "contains", "value": segment},
+                "actions": [{"type": "add_tag", "tag": "crossed"}],
+            }
+        },
+    )
+    dry_run = await client.post(
+        f"/v1/workflows/{conditional}/dry-run", json={"subject_id": ours}, headers=tenant.headers
+    )
+    assert dry_run.status_code == 200, dry_run.text
+    assert dry_run.json()["matched"] is False
+    # And their customer as a subject is not found.
+    foreign_subject = await client.post(
+        f"/v1/workflows/{conditional}/dry-run",
+        json={"subject_id": customer},
+        headers=tenant.headers,
+    )
+    _assert_refused(foreign_subject, "their customer as a dry-run subject")
