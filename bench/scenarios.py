@@ -539,3 +539,50 @@ register(
         rate=200.0,
     )
 )
+
+
+MIXED_READS = 0.7
+MIXED_WRITES = 0.2  # the rest are events
+# New people of the mixed load get numbers far past the loaded ones and the batches' blocks.
+_mixed_people = itertools.count(100_000_000)
+
+
+def mixed(prefix: Prefix) -> RequestBuilder:
+    """70% reads (GET a random loaded customer), 20% writes (a new customer, as a batch of one),
+    10% events (one order.completed for a loaded customer, as a batch of one): every answer is
+    a 200, so one status checks them all."""
+
+    def build(fixture: Fixture, rng: random.Random) -> RequestSource:
+        read = get_random_customer(prefix)(fixture, rng)
+        base = prefix(fixture)
+        events = f"{base}/{'events' if prefix is ours_prefix else 'orders'}/batch"
+        occurred_at = _an_hour_ago()
+
+        def next_request() -> Request:
+            roll = rng.random()
+            if roll < MIXED_READS:
+                return read()
+            if roll < MIXED_READS + MIXED_WRITES:
+                start = fixture.customers + next(_mixed_people)
+                person = list(people(rng, 1, start=start, company_ids=fixture.company_ids))
+                return Request("POST", f"{base}/customers/batch", orjson.dumps({"items": person}))
+            event = order_event(rng, rng.randint(1, fixture.customers), occurred_at)
+            return Request("POST", events, orjson.dumps({"items": [event]}))
+
+        return next_request
+
+    return build
+
+
+register(
+    Scenario(
+        name="mixed",
+        summary="70% GET /v1/customers/{id}, 20% a new customer (batch of one), 10% an order "
+        "event (batch of one), paced at 1,900 requests/s",
+        ours=mixed(ours_prefix),
+        bare=mixed(bare_prefix),
+        min_ratio=None,
+        connections=64,
+        rate=1900.0,
+    )
+)

@@ -164,8 +164,21 @@ async def _handle_stale(_request: Request, _error: StaleDataError) -> Response:
     )
 
 
+# SQLSTATE classes of a PostgreSQL that cannot serve now rather than of a statement it refused:
+# 08 connection exception, 53 insufficient resources (disk full, out of memory, too many
+# connections), 57 operator intervention (shutting down, starting up, statement cancelled).
+# The driver reports a server that refuses new connections while it stops or starts as a
+# plain database error, not as a disconnect.
+_UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
+
+
+def _server_unavailable(error: DBAPIError) -> bool:
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
+
+
 async def _handle_database_error(request: Request, error: DBAPIError) -> Response:
-    if error.connection_invalidated:
+    if error.connection_invalidated or _server_unavailable(error):
         return await _handle_database_unavailable(request, error)
     logger.error("database error", exc_info=error)  # a bug: a statement the database refused
     return internal_error_response()

@@ -11,7 +11,7 @@ from sqlalchemy import Select, and_, literal, or_, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
-from app.core.cursors import decode_cursor, encode_cursor
+from app.core.cursors import cursor_value, decode_cursor, encode_cursor
 from app.core.errors import ValidationFailed
 
 T = TypeVar("T")
@@ -40,23 +40,6 @@ def _key_to_json(value: Any) -> Any:
     if isinstance(value, UUID):
         return str(value)
     return value
-
-
-def _key_from_json(value: Any, python_type: type, loc: tuple[str, ...]) -> Any:
-    if value is None:
-        return None
-    try:
-        if python_type is datetime:
-            return datetime.fromisoformat(value)
-        if python_type is UUID:
-            return UUID(value)
-        if python_type is float and type(value) in (int, float):
-            return value
-        if python_type in (str, int, bool) and type(value) is python_type:
-            return value
-    except (TypeError, ValueError):
-        pass
-    raise ValidationFailed.at(loc, "The cursor is malformed.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,12 +106,12 @@ def apply_page(
         raw_key = decode_cursor(request.cursor, request.sort, loc=cursor_loc)
         if len(raw_key) != (1 if by_tiebreak_only else 2):
             raise ValidationFailed.at(cursor_loc, "The cursor is malformed.")
-        last_id = _key_from_json(raw_key[-1], tiebreak.type.python_type, cursor_loc)
+        last_id = cursor_value(raw_key[-1], tiebreak.type.python_type, cursor_loc)
         if by_tiebreak_only:
             bound = literal(last_id, tiebreak.type)
             stmt = stmt.where(tiebreak < bound if descending else tiebreak > bound)
         else:
-            value = _key_from_json(raw_key[0], key.python_type, cursor_loc)
+            value = cursor_value(raw_key[0], key.python_type, cursor_loc)
             if value is None and not key.nullable:
                 raise ValidationFailed.at(cursor_loc, "The cursor is malformed.")
             stmt = stmt.where(_after(key, value, tiebreak, last_id, descending))

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, params
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel
@@ -75,6 +75,7 @@ class Endpoint:
     path: str
     dependant: Dependant
     takes_body: bool
+    takes_form: bool  # multipart (uploads) rather than JSON
     body_model: type[BaseModel] | None
 
     @property
@@ -86,12 +87,24 @@ class Endpoint:
         return path_parameters(self.path)
 
     @property
+    def query_parameters(self) -> frozenset[str]:
+        """The names of the query parameters it reads, its dependencies' included."""
+        return frozenset(_query_parameters(self.dependant))
+
+    @property
     def required_scopes(self) -> frozenset[Scope]:
         """The scopes its dependencies demand (`required_scope` on a dependency callable)."""
         return frozenset(_required_scopes(self.dependant))
 
     def url(self, values: Mapping[str, str]) -> str:
         return _PATH_PARAMETER.sub(lambda match: values[match.group(1)], self.path)
+
+
+def _query_parameters(dependant: Dependant) -> set[str]:
+    found = {parameter.name for parameter in dependant.query_params}
+    for dependency in dependant.dependencies:
+        found |= _query_parameters(dependency)
+    return found
 
 
 def _required_scopes(dependant: Dependant) -> set[Scope]:
@@ -122,8 +135,11 @@ def api_endpoints(app: FastAPI) -> list[Endpoint]:
         body_model = body_field.field_info.annotation if body_field is not None else None
         if not (isinstance(body_model, type) and issubclass(body_model, BaseModel)):
             body_model = None
+        takes_form = body_field is not None and isinstance(body_field.field_info, params.Form)
         endpoints.extend(
-            Endpoint(method, path, context.dependant, body_field is not None, body_model)
+            Endpoint(
+                method, path, context.dependant, body_field is not None, takes_form, body_model
+            )
             for method in sorted(context.methods or ())
         )
     return sorted(endpoints, key=lambda endpoint: (endpoint.path, endpoint.method))

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Select, literal, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.context import Context
-from app.core.cursors import decode_cursor, encode_cursor
+from app.core.cursors import CURSOR_LOC, cursor_value, decode_cursor, encode_cursor
 from app.core.errors import ValidationFailed
 from app.db.pagination import PageRequest
 from app.domain.commerce.entities import InboundEvent, Order
@@ -244,11 +244,10 @@ class TimelineService:
         if cursor is None:
             return None
         key = decode_cursor(cursor, CURSOR_KIND)
-        try:
-            moment, last_id = key
-            return datetime.fromisoformat(moment), UUID(last_id)
-        except (TypeError, ValueError) as error:
-            raise ValidationFailed.at(("query", "cursor"), "The cursor is malformed.") from error
+        if len(key) != 2 or None in key:
+            raise ValidationFailed.at(CURSOR_LOC, "The cursor is malformed.")
+        moment, last_id = key
+        return cursor_value(moment, datetime, CURSOR_LOC), cursor_value(last_id, UUID, CURSOR_LOC)
 
 
 def _entry(kind: EntryKind, row: Any) -> TimelineEntry:

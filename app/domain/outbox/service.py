@@ -8,7 +8,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.context import Context
-from app.core.cursors import decode_cursor, encode_cursor
+from app.core.cursors import cursor_value, decode_cursor, encode_cursor
 from app.core.errors import ValidationFailed
 from app.db.pagination import Page, PageRequest
 from app.domain.outbox.entities import DomainEvent
@@ -164,6 +164,7 @@ class EventFeedService:
         if after is None:
             return (-1, -1)
         key = decode_cursor(after, FEED_CURSOR_KIND, loc=AFTER_LOC)
-        if len(key) != 2 or not all(isinstance(part, int) for part in key):
+        if len(key) != 2 or None in key:
             raise ValidationFailed.at(AFTER_LOC, "The cursor is malformed.")
-        return key[0], key[1]
+        transaction_id, position = (cursor_value(part, int, AFTER_LOC) for part in key)
+        return transaction_id, position
