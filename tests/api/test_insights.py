@@ -263,6 +263,40 @@ async def test_summary_cohorts_and_nps(client: AsyncClient, tenant: Tenant) -> N
     ]
 
 
+async def test_cohorts_of_the_workspace_come_from_the_worker_with_their_time(
+    client: AsyncClient, tenant: Tenant
+) -> None:
+    await build_shop(client, tenant)
+    model = await _get(client, tenant, "model")
+    stored = await _get(client, tenant, "cohorts", **PERIOD)
+    assert stored["computed_at"] == model["computed_at"]
+    # A `to` within a month cannot be read from whole months: counted from the orders, with
+    # the same figures (no order of the fixed history is on 31 March).
+    live = await _get(client, tenant, "cohorts", **{"from": "2026-01-01", "to": "2026-03-31"})
+    assert live["computed_at"] is None
+    assert live["cohorts"] == stored["cohorts"]
+    for period in ("month", "quarter"):
+        live_from = {"from": "2026-01-05", "to": "2026-03-31", "period": period}
+        stored_from = {"from": "2026-01-05", "to": "2026-04-01", "period": period}
+        live = await _get(client, tenant, "cohorts", **live_from)
+        stored = await _get(client, tenant, "cohorts", **stored_from)
+        assert (live["computed_at"], stored["computed_at"]) == (None, model["computed_at"])
+        assert live["cohorts"] == stored["cohorts"], period
+
+    # An order after the recomputation shows once the worker has counted again.
+    await _order(client, tenant, "u-g2", "G1", "2026-03-25T10:00:00Z", {"TEA": 1})
+    before = await _get(client, tenant, "cohorts", **PERIOD)
+    assert [c["customers"] for c in before["cohorts"]] == [2, 2]
+    assert (await client.post("/v1/insights/recompute", headers=tenant.headers)).status_code == 200
+    after = await _get(client, tenant, "cohorts", **PERIOD)
+    assert after["computed_at"] > before["computed_at"]
+    assert [(c["cohort"], c["customers"]) for c in after["cohorts"]] == [
+        ("2026-01", 2),
+        ("2026-02", 2),
+        ("2026-03", 1),
+    ]
+
+
 async def test_rfm_churn_risk_and_ltv(client: AsyncClient, tenant: Tenant) -> None:
     ids = await build_shop(client, tenant)
     # Last orders: C Feb 10 < B Mar 5 < E Mar 10 < A Mar 20 < H: recency 1 2 3 4 5.
@@ -478,6 +512,10 @@ async def test_reports_over_a_segment_count_only_its_members(
     assert summary["orders"] == 5
     assert (summary["customers"], summary["active_customers"]) == (2, 2)
     assert summary["repeat_rate"] == 1.0
+    cohorts = await _get(client, tenant, "cohorts", segment_id=segment["id"], **PERIOD)
+    assert cohorts["computed_at"] is None  # a segment's cohorts are counted for the request
+    assert [(c["cohort"], c["customers"]) for c in cohorts["cohorts"]] == [("2026-01", 2)]
+    assert [p["customers"] for p in cohorts["cohorts"][0]["periods"]] == [2, 1, 2]
     nps = await _get(client, tenant, "nps", segment_id=segment["id"], **PERIOD)
     assert (nps["total"]["promoters"], nps["total"]["passives"]) == (1, 1)  # A 10, B 8
 
