@@ -1,4 +1,5 @@
-"""Insights: cohort figures kept by the worker; covering indexes for the period reports.
+"""Insights: cohort figures kept by the worker; each counted order's neighbours among its
+customer's orders; covering indexes for the period reports.
 
 Revision ID: 0015
 Revises: 0013
@@ -16,6 +17,20 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 COUNTED = "status IN ('completed', 'partially_refunded')"
+NEIGHBOURS = ("customer_previous_at", "customer_next_at")
+# The same customer's previous and next counted order of every counted order.
+NEIGHBOURS_SQL = """
+UPDATE "order" SET customer_previous_at = n.previous_at, customer_next_at = n.next_at
+FROM (
+    SELECT workspace_id, id,
+           lag(occurred_at) OVER customer_orders AS previous_at,
+           lead(occurred_at) OVER customer_orders AS next_at
+    FROM "order"
+    WHERE customer_id IS NOT NULL AND status IN ('completed', 'partially_refunded')
+    WINDOW customer_orders AS (PARTITION BY workspace_id, customer_id ORDER BY occurred_at, id)
+) AS n
+WHERE "order".workspace_id = n.workspace_id AND "order".id = n.id
+"""
 
 
 def _workspace_key(table: str) -> sa.ForeignKeyConstraint:
@@ -59,12 +74,16 @@ def upgrade() -> None:
             name=op.f("pk_insight_cohort_activity"),
         ),
     )
+    with op.batch_alter_table("order") as batch:
+        for column in NEIGHBOURS:
+            batch.add_column(sa.Column(column, sa.DateTime(timezone=True), nullable=True))
+    op.execute(NEIGHBOURS_SQL)
     op.create_index(
         "ix_order_counted",
         "order",
         ["workspace_id", "occurred_at"],
         unique=False,
-        postgresql_include=["customer_id", "currency", "total", "refunded_total"],
+        postgresql_include=["customer_id", "currency", "total", "refunded_total", *NEIGHBOURS],
         postgresql_where=sa.text(COUNTED),
         sqlite_where=sa.text(COUNTED),
     )
@@ -80,6 +99,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_customer_purchases", table_name="customer")
     op.drop_index("ix_order_counted", table_name="order")
+    with op.batch_alter_table("order") as batch:
+        for column in reversed(NEIGHBOURS):
+            batch.drop_column(column)
     op.drop_table("insight_cohort_activity")
     op.drop_table("insight_cohort_size")
     with op.batch_alter_table("insight_model") as batch:

@@ -61,7 +61,14 @@ class Order(WorkspaceScoped, Timestamped, Versioned, Base):
             "ix_order_counted",
             "workspace_id",
             "occurred_at",
-            postgresql_include=["customer_id", "currency", "total", "refunded_total"],
+            postgresql_include=[
+                "customer_id",
+                "currency",
+                "total",
+                "refunded_total",
+                "customer_previous_at",
+                "customer_next_at",
+            ],
             sqlite_where=text(COUNTED_CONDITION),
             postgresql_where=text(COUNTED_CONDITION),
         ),
@@ -80,6 +87,12 @@ class Order(WorkspaceScoped, Timestamped, Versioned, Base):
     status: Mapped[str] = mapped_column(String(20))
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Of a counted order: when the same customer's previous and next counted orders happened
+    # (null: none), kept with the customer's metrics. A period's first order of a customer is
+    # one whose previous order is before the period, so insights count a period's customers
+    # without grouping its orders by customer.
+    customer_previous_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    customer_next_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class OrderLine(Base):

@@ -121,32 +121,37 @@ class InsightRepository:
 
     async def order_figures(
         self, start: datetime | None, end: datetime | None
-    ) -> list[tuple[str, int, int, int]]:
-        """(currency, orders, net revenue, orders of known customers) of the period's counted
-        orders; grouped by currency only, so one pass needs no memory per customer."""
+    ) -> list[tuple[str, int, int, int, int, int]]:
+        """(currency, orders, net revenue, orders of known customers, customers whose first
+        order in the period this is, those of them with no other order in it) of the period's
+        counted orders. A customer's first and last order in the period are told by their
+        stored neighbours, so one pass over the period's orders counts the customers too."""
+        previous, following = Order.customer_previous_at, Order.customer_next_at
+        first = and_(
+            Order.customer_id.is_not(None),
+            or_(previous.is_(None), previous < start) if start is not None else previous.is_(None),
+        )
+        last = (
+            or_(following.is_(None), following >= end) if end is not None else following.is_(None)
+        )
         stmt = (
-            select(Order.currency, func.count(), func.sum(NET), func.count(Order.customer_id))
+            select(
+                Order.currency,
+                func.count(),
+                func.sum(NET),
+                func.count(Order.customer_id),
+                func.sum(case((first, 1), else_=0)),
+                func.sum(case((and_(first, last), 1), else_=0)),
+            )
             .where(*self._counted_orders(start, end))
             .group_by(Order.currency)
         )
         return [
-            (currency, int(orders), int(revenue or 0), int(known))
-            for currency, orders, revenue, known in _rows(await self.session.execute(stmt))
+            (currency, int(orders), int(revenue or 0), int(known), int(buyers), int(once))
+            for currency, orders, revenue, known, buyers, once in _rows(
+                await self.session.execute(stmt)
+            )
         ]
-
-    async def buyers(self, start: datetime | None, end: datetime | None) -> tuple[int, int]:
-        """(customers with a counted order in the period, those with two or more)."""
-        per_customer = (
-            select(func.count().label("orders"))
-            .where(*self._counted_orders(start, end), Order.customer_id.is_not(None))
-            .group_by(Order.customer_id)
-            .subquery()
-        )
-        stmt = select(
-            func.count(), func.coalesce(func.sum(case((per_customer.c.orders >= 2, 1), else_=0)), 0)
-        )
-        active, repeat = (await self.session.execute(stmt)).one()
-        return int(active), int(repeat)
 
     # NPS
 
