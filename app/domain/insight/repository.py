@@ -3,7 +3,7 @@
 import math
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from sqlalchemy import (
@@ -61,6 +61,17 @@ def _period(column: Any, start: date | None, end: date | None) -> list[Any]:
     if end is not None:
         conditions.append(column < end)
     return conditions
+
+
+class PeriodOrders(NamedTuple):
+    """A period's counted orders in one currency."""
+
+    currency: str
+    orders: int
+    revenue: int  # net of refunds
+    known_orders: int  # of customers (an erased customer's stay, without one)
+    buyers: int  # customers whose first order in the period is one of these
+    one_time_buyers: int  # of those, customers with no other order in the period
 
 
 def cast_table(entity: Any) -> Table:
@@ -121,11 +132,10 @@ class InsightRepository:
 
     async def order_figures(
         self, start: datetime | None, end: datetime | None
-    ) -> list[tuple[str, int, int, int, int, int]]:
-        """(currency, orders, net revenue, orders of known customers, customers whose first
-        order in the period this is, those of them with no other order in it) of the period's
-        counted orders. A customer's first and last order in the period are told by their
-        stored neighbours, so one pass over the period's orders counts the customers too."""
+    ) -> list[PeriodOrders]:
+        """The period's counted orders by currency. A customer's first and last order in the
+        period are told by their stored neighbours, so this one pass over the period's orders
+        counts the customers too, without grouping the orders by customer."""
         previous, following = Order.customer_previous_at, Order.customer_next_at
         first = and_(
             Order.customer_id.is_not(None),
@@ -147,7 +157,9 @@ class InsightRepository:
             .group_by(Order.currency)
         )
         return [
-            (currency, int(orders), int(revenue or 0), int(known), int(buyers), int(once))
+            PeriodOrders(
+                currency, int(orders), int(revenue or 0), int(known), int(buyers), int(once)
+            )
             for currency, orders, revenue, known, buyers, once in _rows(
                 await self.session.execute(stmt)
             )

@@ -102,8 +102,8 @@ class InsightService:
         report = self._report(start, end)
         since, until = _start_of(start), _start_of(end)
         sums = await self.repository.order_figures(since, until)
-        active = sum(buyers for *_, buyers, _ in sums)
-        repeat = active - sum(once for *_, once in sums)
+        active = sum(row.buyers for row in sums)
+        repeat = active - sum(row.one_time_buyers for row in sums)
         customers = await self.repository.customer_figures(since, until)
         values = [row for row in customers if row[0] is not None and row[3]]
         (_, promoters, passives, detractors), *_ = await self.repository.nps_counts(
@@ -115,14 +115,12 @@ class InsightService:
             customers=sum(row[1] for row in customers),
             active_customers=active,
             new_customers=sum(row[2] for row in customers),
-            revenue={currency: revenue for currency, _, revenue, *_ in sums},
-            orders=sum(count for _, count, *_ in sums),
-            orders_by_currency={currency: count for currency, count, *_ in sums},
-            average_order_value={
-                currency: revenue // count for currency, count, revenue, *_ in sums if count
-            },
+            revenue={row.currency: row.revenue for row in sums},
+            orders=sum(row.orders for row in sums),
+            orders_by_currency={row.currency: row.orders for row in sums},
+            average_order_value={row.currency: row.revenue // row.orders for row in sums},
             repeat_rate=_ratio(repeat, active),
-            purchase_frequency=_ratio(sum(known for *_, known, _, _ in sums), active),
+            purchase_frequency=_ratio(sum(row.known_orders for row in sums), active),
             average_ltv={row[0]: row[4] // row[3] for row in values},
             average_predicted_ltv={row[0]: int(row[5]) for row in values if row[5] is not None},
             nps=nps.nps,
