@@ -263,6 +263,42 @@ async def test_summary_cohorts_and_nps(client: AsyncClient, tenant: Tenant) -> N
     ]
 
 
+async def test_active_and_repeat_customers_whatever_order_the_orders_arrive_in(
+    client: AsyncClient, tenant: Tenant
+) -> None:
+    # X's March order arrives first, then the earlier January one, then one cancelled in
+    # between; Y orders twice in February.
+    await _order(client, tenant, "u-x", "X2", "2026-03-10T10:00:00Z", {"TEA": 1})
+    await _order(client, tenant, "u-x", "X1", "2026-01-10T10:00:00Z", {"TEA": 1})
+    await _order(client, tenant, "u-x", "X3", "2026-02-10T10:00:00Z", {"CUP": 1})
+    await _event(
+        client,
+        tenant,
+        {
+            "event_id": "X3-cancel",
+            "type": "order.cancelled",
+            "occurred_at": "2026-02-11T10:00:00Z",
+            "customer": {"external_id": "u-x", "source": "shop"},
+            "order": {"order_id": "X3"},
+        },
+    )
+    await _order(client, tenant, "u-y", "Y1", "2026-02-01T10:00:00Z", {"TEA": 1})
+    await _order(client, tenant, "u-y", "Y2", "2026-02-20T10:00:00Z", {"TEA": 1})
+    expected = {
+        ("2026-01-01", "2026-04-01"): (2, 1.0),  # X: X1, X2; Y: Y1, Y2
+        ("2026-02-01", "2026-04-01"): (2, 0.5),  # X: X2 only
+        ("2026-01-01", "2026-02-15"): (2, 0.0),  # X: X1; Y: Y1
+        ("2026-02-15", "2026-03-01"): (1, 0.0),  # Y: Y2
+        ("2026-03-11", "2026-04-01"): (0, None),
+    }
+    for (start, end), (active, repeat_rate) in expected.items():
+        summary = await _get(client, tenant, "summary", **{"from": start, "to": end})
+        assert (summary["active_customers"], summary["repeat_rate"]) == (active, repeat_rate)
+    everything = await _get(client, tenant, "summary")
+    assert (everything["active_customers"], everything["repeat_rate"]) == (2, 1.0)
+    assert everything["orders"] == 4
+
+
 async def test_cohorts_of_the_workspace_come_from_the_worker_with_their_time(
     client: AsyncClient, tenant: Tenant
 ) -> None:
