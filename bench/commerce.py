@@ -20,25 +20,35 @@ from app.domain.insight.scoring import recompute
 from bench.data import Progress, asyncpg_dsn
 
 # Customer n gets 1 + (hash % 9) orders: 5 on average. 2% are cancelled, 3% partly refunded.
+# Each counted order gets its customer's previous and next counted order times, as the app's
+# metrics keep them.
 LOAD_ORDERS_SQL = """
 INSERT INTO "order" (workspace_id, id, order_id, customer_id, currency, channel, store_id,
                      lines, discount, tax, total, refunded_total, status, occurred_at,
-                     cancelled_at, created_at, updated_at, version)
-SELECT c.workspace_id, gen_random_uuid(), c.id::text || '-' || g, c.id, 'JPY', 'online', NULL,
-       '[]'::jsonb, 0, 0, o.total,
-       CASE WHEN o.roll < 0.05 AND o.roll >= 0.02 THEN o.total / 2 ELSE 0 END,
-       CASE WHEN o.roll < 0.02 THEN 'cancelled'
-            WHEN o.roll < 0.05 THEN 'partially_refunded' ELSE 'completed' END,
-       o.at, NULL, o.at, o.at, 1
-FROM customer c
-CROSS JOIN LATERAL generate_series(1, 1 + abs(hashtext(c.id::text)) % 9) AS g
-CROSS JOIN LATERAL (
-    SELECT 500 + floor(random() * 9500)::int AS total, random() AS roll,
-           now() - random() * interval '730 days' AS at
-    -- g keeps the subquery from being evaluated once for all rows
-    WHERE g > 0
-) AS o
-WHERE c.workspace_id = $1
+                     cancelled_at, created_at, updated_at, version, customer_previous_at,
+                     customer_next_at)
+SELECT workspace_id, id, order_id, customer_id, 'JPY', 'online', NULL, '[]'::jsonb, 0, 0, total,
+       refunded_total, status, at, NULL, at, at, 1,
+       CASE WHEN counted THEN lag(at) OVER customer_orders END,
+       CASE WHEN counted THEN lead(at) OVER customer_orders END
+FROM (
+    SELECT c.workspace_id, gen_random_uuid() AS id, c.id::text || '-' || g AS order_id,
+           c.id AS customer_id, o.total, o.at, o.roll >= 0.02 AS counted,
+           CASE WHEN o.roll < 0.05 AND o.roll >= 0.02 THEN o.total / 2 ELSE 0 END
+               AS refunded_total,
+           CASE WHEN o.roll < 0.02 THEN 'cancelled'
+                WHEN o.roll < 0.05 THEN 'partially_refunded' ELSE 'completed' END AS status
+    FROM customer c
+    CROSS JOIN LATERAL generate_series(1, 1 + abs(hashtext(c.id::text)) % 9) AS g
+    CROSS JOIN LATERAL (
+        SELECT 500 + floor(random() * 9500)::int AS total, random() AS roll,
+               now() - random() * interval '730 days' AS at
+        -- g keeps the subquery from being evaluated once for all rows
+        WHERE g > 0
+    ) AS o
+    WHERE c.workspace_id = $1
+) AS generated
+WINDOW customer_orders AS (PARTITION BY customer_id, counted ORDER BY at, id)
 """
 
 METRICS_SQL = """

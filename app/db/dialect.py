@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from sqlalchemy import Integer, cast, exists, func, literal, select, type_coerce
+from sqlalchemy import Date, Integer, cast, exists, func, literal, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -50,9 +50,17 @@ def month_of(moment: Any, dialect: str) -> ColumnElement[str]:
     return func.strftime("%Y-%m", moment)
 
 
+def day_of(moment: Any, dialect: str) -> ColumnElement[Any]:
+    """The UTC calendar day of a UTC timestamp column, as a date."""
+    if dialect == POSTGRESQL:
+        return cast(func.timezone("UTC", moment), Date)
+    return func.date(moment)
+
+
 def period_number(moment: Any, dialect: str, months: int = 1) -> ColumnElement[int]:
-    """A UTC timestamp's calendar period as a running integer: year × 12 + month − 1 for
-    months (`months=1`), divided by 3 for quarters; consecutive periods differ by one."""
+    """A UTC timestamp's (or a date's) calendar period as a running integer: year × 12 +
+    month − 1 for months (`months=1`), divided by 3 for quarters; consecutive periods differ by
+    one."""
     if dialect == POSTGRESQL:
         year = cast(func.extract("year", moment), Integer)
         month = cast(func.extract("month", moment), Integer)

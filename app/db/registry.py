@@ -12,7 +12,7 @@ from app.domain.customer.entities import (
     FieldDefinition,
 )
 from app.domain.imports.entities import ImportChunk, ImportJob, ImportRowError
-from app.domain.insight.entities import InsightModel
+from app.domain.insight.entities import InsightCohortActivity, InsightCohortSize, InsightModel
 from app.domain.interaction.entities import Interaction
 from app.domain.outbox.entities import DomainEvent
 from app.domain.pipeline.entities import Deal, DealContact, DealStageChange, Pipeline, Stage
@@ -51,6 +51,8 @@ __all__ = [
     "ImportJob",
     "ImportRowError",
     "InboundEvent",
+    "InsightCohortActivity",
+    "InsightCohortSize",
     "InsightModel",
     "Interaction",
     "Order",

@@ -22,7 +22,7 @@ _COUNTED = "status IN ('completed', 'partially_refunded')"
 def upgrade() -> None:
     with op.batch_alter_table("order", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_order_counted",
+            "ix_order_counted_by_customer",
             ["workspace_id", "customer_id", "occurred_at"],
             unique=False,
             postgresql_include=["total", "refunded_total"],
@@ -34,7 +34,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("order", schema=None) as batch_op:
         batch_op.drop_index(
-            "ix_order_counted",
+            "ix_order_counted_by_customer",
             sqlite_where=sa.text(_COUNTED),
             postgresql_where=sa.text(_COUNTED),
         )

@@ -263,6 +263,76 @@ async def test_summary_cohorts_and_nps(client: AsyncClient, tenant: Tenant) -> N
     ]
 
 
+async def test_active_and_repeat_customers_whatever_order_the_orders_arrive_in(
+    client: AsyncClient, tenant: Tenant
+) -> None:
+    # X's March order arrives first, then the earlier January one, then one cancelled in
+    # between; Y orders twice in February.
+    await _order(client, tenant, "u-x", "X2", "2026-03-10T10:00:00Z", {"TEA": 1})
+    await _order(client, tenant, "u-x", "X1", "2026-01-10T10:00:00Z", {"TEA": 1})
+    await _order(client, tenant, "u-x", "X3", "2026-02-10T10:00:00Z", {"CUP": 1})
+    await _event(
+        client,
+        tenant,
+        {
+            "event_id": "X3-cancel",
+            "type": "order.cancelled",
+            "occurred_at": "2026-02-11T10:00:00Z",
+            "customer": {"external_id": "u-x", "source": "shop"},
+            "order": {"order_id": "X3"},
+        },
+    )
+    await _order(client, tenant, "u-y", "Y1", "2026-02-01T10:00:00Z", {"TEA": 1})
+    await _order(client, tenant, "u-y", "Y2", "2026-02-20T10:00:00Z", {"TEA": 1})
+    expected = {
+        ("2026-01-01", "2026-04-01"): (2, 1.0),  # X: X1, X2; Y: Y1, Y2
+        ("2026-02-01", "2026-04-01"): (2, 0.5),  # X: X2 only
+        ("2026-01-01", "2026-02-15"): (2, 0.0),  # X: X1; Y: Y1
+        ("2026-02-15", "2026-03-01"): (1, 0.0),  # Y: Y2
+        ("2026-03-11", "2026-04-01"): (0, None),
+    }
+    for (start, end), (active, repeat_rate) in expected.items():
+        summary = await _get(client, tenant, "summary", **{"from": start, "to": end})
+        assert (summary["active_customers"], summary["repeat_rate"]) == (active, repeat_rate)
+    everything = await _get(client, tenant, "summary")
+    assert (everything["active_customers"], everything["repeat_rate"]) == (2, 1.0)
+    assert everything["orders"] == 4
+
+
+async def test_cohorts_of_the_workspace_come_from_the_worker_with_their_time(
+    client: AsyncClient, tenant: Tenant
+) -> None:
+    await build_shop(client, tenant)
+    model = await _get(client, tenant, "model")
+    stored = await _get(client, tenant, "cohorts", **PERIOD)
+    assert stored["computed_at"] == model["computed_at"]
+    # A `to` within a month cannot be read from whole months: counted from the orders, with
+    # the same figures (no order of the fixed history is on 31 March).
+    live = await _get(client, tenant, "cohorts", **{"from": "2026-01-01", "to": "2026-03-31"})
+    assert live["computed_at"] is None
+    assert live["cohorts"] == stored["cohorts"]
+    for period in ("month", "quarter"):
+        live_from = {"from": "2026-01-05", "to": "2026-03-31", "period": period}
+        stored_from = {"from": "2026-01-05", "to": "2026-04-01", "period": period}
+        live = await _get(client, tenant, "cohorts", **live_from)
+        stored = await _get(client, tenant, "cohorts", **stored_from)
+        assert (live["computed_at"], stored["computed_at"]) == (None, model["computed_at"])
+        assert live["cohorts"] == stored["cohorts"], period
+
+    # An order after the recomputation shows once the worker has counted again.
+    await _order(client, tenant, "u-g2", "G1", "2026-03-25T10:00:00Z", {"TEA": 1})
+    before = await _get(client, tenant, "cohorts", **PERIOD)
+    assert [c["customers"] for c in before["cohorts"]] == [2, 2]
+    assert (await client.post("/v1/insights/recompute", headers=tenant.headers)).status_code == 200
+    after = await _get(client, tenant, "cohorts", **PERIOD)
+    assert after["computed_at"] > before["computed_at"]
+    assert [(c["cohort"], c["customers"]) for c in after["cohorts"]] == [
+        ("2026-01", 2),
+        ("2026-02", 2),
+        ("2026-03", 1),
+    ]
+
+
 async def test_rfm_churn_risk_and_ltv(client: AsyncClient, tenant: Tenant) -> None:
     ids = await build_shop(client, tenant)
     # Last orders: C Feb 10 < B Mar 5 < E Mar 10 < A Mar 20 < H: recency 1 2 3 4 5.
@@ -478,6 +548,10 @@ async def test_reports_over_a_segment_count_only_its_members(
     assert summary["orders"] == 5
     assert (summary["customers"], summary["active_customers"]) == (2, 2)
     assert summary["repeat_rate"] == 1.0
+    cohorts = await _get(client, tenant, "cohorts", segment_id=segment["id"], **PERIOD)
+    assert cohorts["computed_at"] is None  # a segment's cohorts are counted for the request
+    assert [(c["cohort"], c["customers"]) for c in cohorts["cohorts"]] == [("2026-01", 2)]
+    assert [p["customers"] for p in cohorts["cohorts"][0]["periods"]] == [2, 1, 2]
     nps = await _get(client, tenant, "nps", segment_id=segment["id"], **PERIOD)
     assert (nps["total"]["promoters"], nps["total"]["passives"]) == (1, 1)  # A 10, B 8
 

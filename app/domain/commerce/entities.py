@@ -44,6 +44,10 @@ class InboundEvent(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
 
 
+# The orders that count in figures: neither cancelled nor fully refunded.
+COUNTED_CONDITION = "status IN ('completed', 'partially_refunded')"
+
+
 class Order(WorkspaceScoped, Timestamped, Versioned, Base):
     __tablename__ = "order"
     __table_args__ = (
@@ -52,16 +56,32 @@ class Order(WorkspaceScoped, Timestamped, Versioned, Base):
         Index("ix_order_occurred", "workspace_id", "occurred_at", "id"),
         Index("ix_order_customer", "workspace_id", "customer_id", "occurred_at", "id"),
         Index("ix_order_channel", "workspace_id", "channel", "occurred_at"),
-        # The purchases (COUNTED_STATUSES) of each customer with what behaviour filters count
+        # Each customer's counted purchases with what behaviour filters count
         # and add up, so "bought twice, none in 90 days, spent ¥50,000" reads the index alone.
         Index(
-            "ix_order_counted",
+            "ix_order_counted_by_customer",
             "workspace_id",
             "customer_id",
             "occurred_at",
             postgresql_include=["total", "refunded_total"],
-            sqlite_where=text("status IN ('completed', 'partially_refunded')"),
-            postgresql_where=text("status IN ('completed', 'partially_refunded')"),
+            sqlite_where=text(COUNTED_CONDITION),
+            postgresql_where=text(COUNTED_CONDITION),
+        ),
+        # Insights read a period's counted orders from this index alone, not from the rows.
+        Index(
+            "ix_order_counted",
+            "workspace_id",
+            "occurred_at",
+            postgresql_include=[
+                "customer_id",
+                "currency",
+                "total",
+                "refunded_total",
+                "customer_previous_at",
+                "customer_next_at",
+            ],
+            sqlite_where=text(COUNTED_CONDITION),
+            postgresql_where=text(COUNTED_CONDITION),
         ),
     )
 
@@ -78,6 +98,12 @@ class Order(WorkspaceScoped, Timestamped, Versioned, Base):
     status: Mapped[str] = mapped_column(String(20))
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Of a counted order: when the same customer's previous and next counted orders happened
+    # (null: none), kept with the customer's metrics. A period's first order of a customer is
+    # one whose previous order is before the period, so insights count a period's customers
+    # without grouping its orders by customer.
+    customer_previous_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    customer_next_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class OrderLine(Base):

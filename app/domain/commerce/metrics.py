@@ -164,6 +164,7 @@ async def refresh_metrics(
         customer_ids, figures, channels, await repository.category_quantities(customer_ids)
     )
     await repository.store(rows)
+    await repository.store_neighbours(customer_ids)
 
 
 async def rebuild_metrics(session: AsyncSession, workspace_id: UUID) -> int:

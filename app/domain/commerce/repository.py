@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any, ClassVar, cast
 from uuid import UUID
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.db.bulk import insert_rows, update_rows
@@ -196,6 +196,52 @@ class MetricsRepository:
             .group_by(Order.customer_id, Order.currency, Order.channel)
         )
         return [tuple(row) for row in (await self.session.execute(stmt)).all()]
+
+    async def store_neighbours(self, customer_ids: Collection[UUID]) -> None:
+        """Sets each counted order's `customer_previous_at` and `customer_next_at` from these
+        customers' counted orders; only the rows whose neighbours changed are written."""
+        in_time = (Order.occurred_at, Order.id)
+        neighbours = (
+            select(
+                Order.id.label("id"),
+                Order.customer_previous_at.label("stored_previous_at"),
+                Order.customer_next_at.label("stored_next_at"),
+                func.lag(Order.occurred_at)
+                .over(partition_by=Order.customer_id, order_by=in_time)
+                .label("previous_at"),
+                func.lead(Order.occurred_at)
+                .over(partition_by=Order.customer_id, order_by=in_time)
+                .label("next_at"),
+            )
+            .where(
+                Order.workspace_id == self.workspace_id,
+                Order.customer_id.in_(customer_ids),
+                Order.status.in_(COUNTED_STATUSES),
+            )
+            .subquery()
+        )
+        # Compared here, on the rows the window read, so unchanged orders are not looked up again.
+        changed = (
+            select(neighbours)
+            .where(
+                or_(
+                    neighbours.c.stored_previous_at.is_distinct_from(neighbours.c.previous_at),
+                    neighbours.c.stored_next_at.is_distinct_from(neighbours.c.next_at),
+                )
+            )
+            .subquery()
+        )
+        await self.session.execute(
+            update(Order)
+            .where(Order.workspace_id == self.workspace_id, Order.id == changed.c.id)
+            .values(
+                customer_previous_at=changed.c.previous_at,
+                customer_next_at=changed.c.next_at,
+                # Derived, not a change of the order: its version and times stay.
+                updated_at=Order.updated_at,
+            )
+            .execution_options(synchronize_session=False)
+        )
 
     async def category_quantities(
         self, customer_ids: Collection[UUID]

@@ -61,6 +61,18 @@ class Customer(WorkspaceScoped, Timestamped, Versioned, Base):
             "spent_currency",
             "total_spent",
         ),
+        # Insight summaries and cohort sizes are counted from this index without the rows.
+        Index(
+            "ix_customer_purchases",
+            "workspace_id",
+            "first_order_at",
+            postgresql_include=[
+                "spent_currency",
+                "order_count",
+                "total_spent",
+                "predicted_ltv_12m",
+            ],
+        ),
     )
 
     family_name: Mapped[str | None] = mapped_column(String(100))

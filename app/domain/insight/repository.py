@@ -2,8 +2,8 @@
 
 import math
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from sqlalchemy import (
@@ -11,11 +11,13 @@ from sqlalchemy import (
     Column,
     Float,
     MetaData,
+    SmallInteger,
     Table,
     Uuid,
     and_,
     case,
     cast,
+    delete,
     distinct,
     func,
     insert,
@@ -23,16 +25,22 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from app.db.dialect import POSTGRESQL, days_between, insert_new, month_of, period_number
+from app.db.dialect import (
+    POSTGRESQL,
+    day_of,
+    days_between,
+    insert_new,
+    month_of,
+    period_number,
+)
 from app.domain.commerce.entities import Order
 from app.domain.customer.entities import Customer
-from app.domain.insight.entities import InsightModel
+from app.domain.insight.entities import InsightCohortActivity, InsightCohortSize, InsightModel
 from app.domain.insight.population import Population
 from app.domain.insight.rfm import GROUPS, QUINTILE_BOUNDS
 from app.domain.interaction.entities import Interaction
@@ -46,13 +54,24 @@ PROMOTER, DETRACTOR = 9, 6  # NPS: 9–10 promote, 0–6 detract, 7–8 are pass
 MIN_INTERVAL_DAYS = 7.0
 
 
-def _period(column: Any, start: datetime | None, end: datetime | None) -> list[Any]:
+def _period(column: Any, start: date | None, end: date | None) -> list[Any]:
     conditions = []
     if start is not None:
         conditions.append(column >= start)
     if end is not None:
         conditions.append(column < end)
     return conditions
+
+
+class PeriodOrders(NamedTuple):
+    """A period's counted orders in one currency."""
+
+    currency: str
+    orders: int
+    revenue: int  # net of refunds
+    known_orders: int  # of customers (an erased customer's stay, without one)
+    buyers: int  # customers whose first order in the period is one of these
+    one_time_buyers: int  # of those, customers with no other order in the period
 
 
 def cast_table(entity: Any) -> Table:
@@ -113,48 +132,38 @@ class InsightRepository:
 
     async def order_figures(
         self, start: datetime | None, end: datetime | None
-    ) -> tuple[list[tuple[str, int, int]], tuple[int, int, int]]:
-        """One pass over the period's counted orders: (currency, orders, net revenue) per
-        currency, and (customers with an order, those with two or more, their orders)."""
-        per_customer = (
+    ) -> list[PeriodOrders]:
+        """The period's counted orders by currency. A customer's first and last order in the
+        period are told by their stored neighbours, so this one pass over the period's orders
+        counts the customers too, without grouping the orders by customer."""
+        previous, following = Order.customer_previous_at, Order.customer_next_at
+        first = and_(
+            Order.customer_id.is_not(None),
+            or_(previous.is_(None), previous < start) if start is not None else previous.is_(None),
+        )
+        last = (
+            or_(following.is_(None), following >= end) if end is not None else following.is_(None)
+        )
+        stmt = (
             select(
-                Order.customer_id.label("customer_id"),
-                Order.currency.label("currency"),
-                func.count().label("orders"),
-                func.sum(NET).label("revenue"),
+                Order.currency,
+                func.count(),
+                func.sum(NET),
+                func.count(Order.customer_id),
+                func.sum(case((first, 1), else_=0)),
+                func.sum(case((and_(first, last), 1), else_=0)),
             )
             .where(*self._counted_orders(start, end))
-            .group_by(Order.customer_id, Order.currency)
-            .cte("per_customer")
+            .group_by(Order.currency)
         )
-        buyers = (
-            select(func.sum(per_customer.c.orders).label("orders"))
-            .where(per_customer.c.customer_id.is_not(None))
-            .group_by(per_customer.c.customer_id)
-            .subquery()
-        )
-        stmt = union_all(
-            select(
-                per_customer.c.currency,
-                func.sum(per_customer.c.orders),
-                func.sum(per_customer.c.revenue),
-                literal(None),
-            ).group_by(per_customer.c.currency),
-            select(
-                literal(None),
-                func.count(),
-                func.coalesce(func.sum(buyers.c.orders), 0),
-                func.coalesce(func.sum(case((buyers.c.orders >= 2, 1), else_=0)), 0),
-            ),
-        )
-        sums: list[tuple[str, int, int]] = []
-        active = repeat = orders = 0
-        for currency, first, second, third in _rows(await self.session.execute(stmt)):
-            if currency is None:
-                active, orders, repeat = int(first), int(second), int(third)
-            else:
-                sums.append((currency, int(first), int(second or 0)))
-        return sums, (active, repeat, orders)
+        return [
+            PeriodOrders(
+                currency, int(orders), int(revenue or 0), int(known), int(buyers), int(once)
+            )
+            for currency, orders, revenue, known, buyers, once in _rows(
+                await self.session.execute(stmt)
+            )
+        ]
 
     # NPS
 
@@ -228,6 +237,93 @@ class InsightRepository:
                 *_period(Customer.first_order_at, start, end),
             )
             .group_by(cohort, offset, Order.currency)
+        )
+        return [
+            (int(c), int(o), cur, int(n), int(s))
+            for c, o, cur, n, s in (await self.session.execute(stmt)).all()
+        ]
+
+    # Cohorts kept by the worker
+
+    async def store_cohorts(self, periods: Sequence[int]) -> None:
+        """Replaces the workspace's stored cohort figures with counts of its orders now, for
+        periods of each of these lengths in months."""
+        for table in (InsightCohortSize, InsightCohortActivity):
+            await self.session.execute(delete(table).where(table.workspace_id == self.workspace_id))
+        first_day = day_of(Customer.first_order_at, self.dialect)
+        with_orders = [*self.population.customers(), Customer.first_order_at.is_not(None)]
+        await self.session.execute(
+            insert(InsightCohortSize).from_select(
+                ["workspace_id", "first_day", "customers"],
+                select(Customer.workspace_id, first_day, func.count())
+                .where(*with_orders)
+                .group_by(Customer.workspace_id, first_day),
+            )
+        )
+        for months in periods:
+            period = period_number(Order.occurred_at, self.dialect, months)
+            counts = (
+                select(
+                    Order.workspace_id,
+                    literal(months, SmallInteger),
+                    first_day,
+                    period,
+                    Order.currency,
+                    func.count(distinct(Order.customer_id)),
+                    func.coalesce(func.sum(NET), 0),
+                )
+                .join(
+                    Customer,
+                    and_(
+                        Customer.workspace_id == Order.workspace_id,
+                        Customer.id == Order.customer_id,
+                    ),
+                )
+                .where(*self._counted_orders(None, None), *with_orders)
+                .group_by(Order.workspace_id, first_day, period, Order.currency)
+            )
+            columns = ["workspace_id", "months", "first_day", "period", "currency"]
+            await self.session.execute(
+                insert(InsightCohortActivity).from_select(
+                    [*columns, "customers", "revenue"], counts
+                )
+            )
+
+    async def stored_cohort_sizes(
+        self, start: date | None, end: date | None, months: int
+    ) -> list[tuple[int, int]]:
+        size = InsightCohortSize
+        key = period_number(size.first_day, self.dialect, months)
+        stmt = (
+            select(key, func.sum(size.customers))
+            .where(size.workspace_id == self.workspace_id, *_period(size.first_day, start, end))
+            .group_by(key)
+        )
+        return [(int(k), int(n)) for k, n in (await self.session.execute(stmt)).all()]
+
+    async def stored_cohort_activity(
+        self, start: date | None, end: date | None, months: int, before_period: int | None
+    ) -> list[tuple[int, int, str, int, int]]:
+        """As `cohort_activity`, from the stored figures: orders before `before_period`."""
+        activity = InsightCohortActivity
+        cohort = period_number(activity.first_day, self.dialect, months)
+        conditions = [
+            activity.workspace_id == self.workspace_id,
+            activity.months == months,
+            *_period(activity.first_day, start, end),
+        ]
+        if before_period is not None:
+            conditions.append(activity.period < before_period)
+        stmt = (
+            select(
+                cohort,
+                activity.period - cohort,
+                activity.currency,
+                func.sum(activity.customers),
+                func.sum(activity.revenue),
+            )
+            .where(*conditions)
+            .group_by(cohort, activity.period - cohort, activity.currency)
         )
         return [
             (int(c), int(o), cur, int(n), int(s))

@@ -62,6 +62,10 @@ class Cohort(BaseModel):
 
 
 class Cohorts(InsightReport):
+    computed_at: datetime | None = Field(
+        description="When the worker counted the figures (orders since then are not in them); "
+        "null when they were counted for this request"
+    )
     granularity: CohortPeriod
     cohorts: list[Cohort]
 

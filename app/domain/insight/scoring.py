@@ -37,6 +37,8 @@ MAX_FIT_CUSTOMERS = 200_000
 MIN_FIT_CUSTOMERS = 20
 LEASE = timedelta(minutes=30)
 SECONDS_PER_WEEK = 7 * 86_400
+# Cohort figures are kept for monthly and quarterly periods (their lengths in months).
+COHORT_PERIODS = (1, 3)
 
 
 async def recompute(session: AsyncSession, workspace_id: UUID, now: datetime) -> InsightModel:
@@ -47,12 +49,14 @@ async def recompute(session: AsyncSession, workspace_id: UUID, now: datetime) ->
     interval = await repository.median_days_between_orders()
     bgnbd, gamma_gamma = await _fit_and_predict(repository, now)
     scored = await repository.score(now, interval)
+    await repository.store_cohorts(COHORT_PERIODS)
     model = await repository.model()
     assert model is not None  # claimed above
     model.computed_at = now
     model.claimed_at = None
     model.customers_scored = scored
     model.churn_interval_days = interval
+    model.cohorts_computed_at = now
     model.bgnbd = bgnbd
     model.gamma_gamma = gamma_gamma
     await session.flush()

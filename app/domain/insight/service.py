@@ -101,7 +101,9 @@ class InsightService:
     async def summary(self, start: date | None, end: date | None) -> schemas.Summary:
         report = self._report(start, end)
         since, until = _start_of(start), _start_of(end)
-        sums, (active, repeat, known_orders) = await self.repository.order_figures(since, until)
+        sums = await self.repository.order_figures(since, until)
+        active = sum(row.buyers for row in sums)
+        repeat = active - sum(row.one_time_buyers for row in sums)
         customers = await self.repository.customer_figures(since, until)
         values = [row for row in customers if row[0] is not None and row[3]]
         (_, promoters, passives, detractors), *_ = await self.repository.nps_counts(
@@ -113,14 +115,12 @@ class InsightService:
             customers=sum(row[1] for row in customers),
             active_customers=active,
             new_customers=sum(row[2] for row in customers),
-            revenue={currency: revenue for currency, _, revenue in sums},
-            orders=sum(count for _, count, _ in sums),
-            orders_by_currency={currency: count for currency, count, _ in sums},
-            average_order_value={
-                currency: revenue // count for currency, count, revenue in sums if count
-            },
+            revenue={row.currency: row.revenue for row in sums},
+            orders=sum(row.orders for row in sums),
+            orders_by_currency={row.currency: row.orders for row in sums},
+            average_order_value={row.currency: row.revenue // row.orders for row in sums},
             repeat_rate=_ratio(repeat, active),
-            purchase_frequency=_ratio(known_orders, active),
+            purchase_frequency=_ratio(sum(row.known_orders for row in sums), active),
             average_ltv={row[0]: row[4] // row[3] for row in values},
             average_predicted_ltv={row[0]: int(row[5]) for row in values if row[5] is not None},
             nps=nps.nps,
@@ -145,12 +145,19 @@ class InsightService:
             raise ValidationFailed.at(
                 ("query", "from"), f"At most {MAX_COHORT_PERIODS} periods of cohorts at once."
             )
-        sizes = dict(await self.repository.cohort_sizes(since, until, months))
+        computed_at = await self._stored_cohorts_at(end, months)
+        if computed_at is not None:
+            until_period = _period_number(until, months) if until is not None else None
+            sizes = dict(await self.repository.stored_cohort_sizes(start, end, months))
+            activity = await self.repository.stored_cohort_activity(
+                start, end, months, until_period
+            )
+        else:
+            sizes = dict(await self.repository.cohort_sizes(since, until, months))
+            activity = await self.repository.cohort_activity(since, until, months)
         # cohort -> offset -> [customers, {currency: revenue}]
         cells: dict[int, dict[int, tuple[int, dict[str, int]]]] = defaultdict(dict)
-        for cohort, offset, currency, customers, revenue in await self.repository.cohort_activity(
-            since, until, months
-        ):
+        for cohort, offset, currency, customers, revenue in activity:
             count, money = cells[cohort].get(offset, (0, {}))
             # The customers of a cell are counted per currency; a customer paying in two
             # currencies in one period is rare, and counted once by the larger count.
@@ -177,7 +184,20 @@ class InsightService:
                     cohort=_period_label(cohort, months), customers=size, periods=periods
                 )
             )
-        return schemas.Cohorts(**report, granularity=granularity, cohorts=cohorts)
+        return schemas.Cohorts(
+            **report, computed_at=computed_at, granularity=granularity, cohorts=cohorts
+        )
+
+    async def _stored_cohorts_at(self, end: date | None, months: int) -> datetime | None:
+        """When the worker stored the cohort figures this report can be read from, or None when
+        it must count the orders itself: for a segment, a `to` within a period (the stored
+        figures are per whole period), or before the worker has stored any."""
+        if self.population.restricted:
+            return None
+        if end is not None and (end.day != 1 or (end.month - 1) % months):
+            return None
+        model = await self._model()
+        return model.cohorts_computed_at if model is not None else None
 
     async def _model(self) -> InsightModel | None:
         return await self.repository.model()
