@@ -23,7 +23,7 @@ from uuid import UUID
 
 import orjson
 from prometheus_client import Counter, Gauge, Histogram
-from sqlalchemy import Row, and_, exists, func, insert, not_, or_, select, tuple_
+from sqlalchemy import Row, and_, exists, insert, not_, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -34,6 +34,7 @@ from app.core.ids import uuid7
 from app.db.dialect import POSTGRESQL, insert_new
 from app.domain.outbox.entities import DomainEvent
 from app.domain.outbox.notify import CHANNEL as CHANNEL_NAME
+from app.domain.outbox.repository import outbox_horizon
 from app.domain.outbox.service import EventRecorder, envelope
 from app.domain.webhook import schemas, signing
 from app.domain.webhook.entities import (
@@ -185,8 +186,7 @@ async def outbox_window(
         .limit(limit)
     )
     if session.bind is not None and session.bind.dialect.name == POSTGRESQL:
-        horizon = func.txid_snapshot_xmin(func.txid_current_snapshot())
-        window = window.where(DomainEvent.transaction_id < horizon)
+        window = window.where(DomainEvent.transaction_id < outbox_horizon())
     return (await session.execute(window)).all()
 
 
