@@ -123,6 +123,7 @@ def cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:
                 listener.cancel()
             if insights is not None:
                 await insights
+            await dispatcher.aclose()
             await database.dispose()
 
     asyncio.run(work())
