@@ -16,9 +16,9 @@ import contextlib
 import functools
 import ssl
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
 import httpx
@@ -73,11 +73,24 @@ class _Destination:
     port: int
 
 
+@dataclass(slots=True)
+class _Pool:
+    """The kept connections to one destination: one single-connection client each, the most
+    recently used last."""
+
+    slots: asyncio.Semaphore
+    idle: deque[tuple[float, httpx.AsyncClient]] = field(default_factory=deque)
+    users: int = 0  # attempts using or waiting for one of its connections
+
+
 class PinnedClients:
     """HTTP connections kept alive between attempts, pooled per checked destination.
 
-    At most `max_destinations` pools are kept; the least recently used idle one is closed when a
-    new one would pass that. `ssl_context` replaces the default trust store (an on-premise CA).
+    Each connection is a client of its own (httpx's pool looks at every connection it holds for
+    each request, which costs more than the request itself at a few dozen), taken for one
+    attempt at a time; at most `connections_per_destination` exist per destination. Connections
+    idle for KEEPALIVE_SECONDS are closed, and beyond `max_destinations` the least recently
+    used idle pools. `ssl_context` replaces the default trust store (an on-premise CA).
     """
 
     def __init__(
@@ -90,25 +103,30 @@ class PinnedClients:
         self.connections_per_destination = connections_per_destination
         self.max_destinations = max_destinations
         self.ssl_context = ssl_context
-        self._clients: OrderedDict[_Destination, httpx.AsyncClient] = OrderedDict()
-        self._users: dict[_Destination, int] = {}
+        self._pools: OrderedDict[_Destination, _Pool] = OrderedDict()
+        self._swept_at = time.monotonic()
 
     @contextlib.asynccontextmanager
     async def client_for(self, destination: _Destination) -> AsyncIterator[httpx.AsyncClient]:
-        client = self._clients.pop(destination, None) or self._new_client()
-        self._clients[destination] = client  # the most recently used last
-        self._users[destination] = self._users.get(destination, 0) + 1
+        pool = self._pools.pop(destination, None) or _Pool(
+            asyncio.Semaphore(self.connections_per_destination)
+        )
+        self._pools[destination] = pool  # the most recently used last
+        pool.users += 1
         try:
-            yield client
+            async with pool.slots:
+                client = pool.idle.pop()[1] if pool.idle else self._new_client()
+                try:
+                    yield client
+                finally:
+                    pool.idle.append((time.monotonic(), client))
         finally:
-            self._users[destination] -= 1
-            await self._trim()
+            pool.users -= 1
+        await self._sweep()
 
     def _new_client(self) -> httpx.AsyncClient:
         limits = httpx.Limits(
-            max_connections=self.connections_per_destination,
-            max_keepalive_connections=self.connections_per_destination,
-            keepalive_expiry=KEEPALIVE_SECONDS,
+            max_connections=1, max_keepalive_connections=1, keepalive_expiry=KEEPALIVE_SECONDS
         )
         transport = httpx.AsyncHTTPTransport(
             verify=self.ssl_context or _default_ssl_context(), limits=limits
@@ -123,19 +141,32 @@ class PinnedClients:
             timeout=None,  # noqa: S113 - bounded by asyncio.timeout in post_pinned
         )
 
-    async def _trim(self) -> None:
-        idle = [name for name, users in self._users.items() if not users]
-        for destination in idle[: max(len(self._clients) - self.max_destinations, 0)]:
-            del self._users[destination]
-            await self._clients.pop(destination).aclose()
+    async def _sweep(self) -> None:
+        """Closes connections idle too long and pools beyond the limit; at most once a second
+        unless there are too many pools."""
+        now = time.monotonic()
+        if now - self._swept_at < 1 and len(self._pools) <= self.max_destinations:
+            return
+        self._swept_at = now
+        stale: list[httpx.AsyncClient] = []
+        for destination, pool in list(self._pools.items()):
+            while pool.idle and now - pool.idle[0][0] > KEEPALIVE_SECONDS:
+                stale.append(pool.idle.popleft()[1])
+            if not pool.users and not pool.idle:
+                del self._pools[destination]
+        unused = [destination for destination, pool in self._pools.items() if not pool.users]
+        for destination in unused[: max(len(self._pools) - self.max_destinations, 0)]:
+            stale += [client for _, client in self._pools.pop(destination).idle]
+        for client in stale:
+            await client.aclose()
 
     async def aclose(self) -> None:
         """Closes every kept connection."""
-        clients = list(self._clients.values())
-        self._clients.clear()
-        self._users.clear()
-        for client in clients:
-            await client.aclose()
+        pools = list(self._pools.values())
+        self._pools.clear()
+        for pool in pools:
+            for _, client in pool.idle:
+                await client.aclose()
 
 
 async def post_pinned(
