@@ -75,6 +75,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
 def cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:
     """Delivers webhooks, runs workflows, keeps segments current and insight scores fresh until
     SIGTERM or Ctrl-C; the delivery round in progress finishes first."""
+    import gc
     import signal
 
     from app.domain.insight.scoring import keep_fresh
@@ -99,6 +100,9 @@ def cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         listener = asyncio.create_task(dispatcher.listen()) if dispatcher.listen_engine else None
+        # What start-up built lives as long as the process: keep it out of every collection
+        # (deliveries allocate a lot, and each collection would walk it all again).
+        gc.freeze()
         segments = asyncio.create_task(
             SegmentWorker(
                 database.writer, sweep_every=timedelta(seconds=settings.segment_sweep_seconds)
@@ -123,6 +127,7 @@ def cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:
                 listener.cancel()
             if insights is not None:
                 await insights
+            await dispatcher.aclose()
             await database.dispose()
 
     asyncio.run(work())

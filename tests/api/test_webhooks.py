@@ -95,6 +95,25 @@ async def test_failures_are_retried_with_the_same_webhook_id(
     assert log.json()["data"][0]["attempts"] == 3
 
 
+async def test_an_endpoint_is_failing_from_its_first_failure_until_a_success(
+    client: AsyncClient, tenant: Tenant
+) -> None:
+    slow = Dispatcher(tenant.database.writer, allow_private=True, schedule=(0, 0.3), timeout=2)
+    await slow.fan_out()
+    async with running_receiver(503) as receiver:
+        endpoint = await subscribe(client, tenant, receiver.url)
+        path = f"/v1/webhooks/{endpoint['id']}"
+        await make_customer(client, tenant)
+        await drain(slow, lambda: len(receiver.requests) == 1)
+        failing = (await client.get(path, headers=tenant.headers)).json()
+        assert failing["failing_since"] is not None
+        assert failing["version"] == endpoint["version"] + 1  # an ETag sees the change
+        await drain(slow, lambda: len(receiver.requests) == 2)
+    healthy = (await client.get(path, headers=tenant.headers)).json()
+    assert healthy["failing_since"] is None
+    assert healthy["version"] == endpoint["version"] + 2
+
+
 async def test_a_4xx_is_final_and_exhaustion_is_announced(
     client: AsyncClient, tenant: Tenant, dispatcher: Dispatcher
 ) -> None:

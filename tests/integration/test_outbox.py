@@ -2,15 +2,17 @@
 
 import asyncio
 
+import asyncpg
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from app.core.context import Actor, Context
 from app.domain.access.schemas import UserCreate
 from app.domain.access.service import UserService
 from app.domain.outbox.entities import DomainEvent
 from app.domain.outbox.service import EventFeedService, EventRecorder, changes_between
-from tests.conftest import Tenant
+from tests.conftest import POSTGRES_URL, Tenant
 
 
 async def _event_count(tenant: Tenant) -> int:
@@ -82,3 +84,31 @@ def test_changes_list_old_and_new_of_changed_fields_only() -> None:
     before = {"name": "a", "role": "x", "version": 1, "updated_at": "t1"}
     after = {"name": "a", "role": "y", "version": 2, "updated_at": "t2"}
     assert changes_between(before, after) == {"role": {"old": "x", "new": "y"}}
+
+
+async def test_a_transaction_in_another_database_does_not_hold_the_feed_back(
+    tenant: Tenant, backend: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("transactions of other databases exist only on a PostgreSQL server")
+    assert POSTGRES_URL is not None
+    context = Context(tenant.id, Actor.system())
+    async with tenant.database.reader() as reader:
+        start = (await EventFeedService(reader, context).read(None, 200)).next_cursor
+    elsewhere = await asyncpg.connect(
+        make_url(POSTGRES_URL).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    try:
+        # Begun before ours and still running: an older transaction id than our event's, on the
+        # same server but in a database whose transactions cannot write to our outbox.
+        async with elsewhere.transaction():
+            await elsewhere.fetchval("SELECT txid_current()")
+            async with tenant.database.writer() as session, session.begin():
+                EventRecorder(session, context).record(
+                    "test.happened", subject_type="test", subject_id=tenant.id, data={}
+                )
+            async with tenant.database.reader() as reader:
+                during = await EventFeedService(reader, context).read(start, 200)
+            assert [event.type for event in during.events] == ["test.happened"]
+    finally:
+        await elsewhere.close()

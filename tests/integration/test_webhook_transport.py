@@ -21,7 +21,7 @@ from standardwebhooks import Webhook
 from app.core.errors import ValidationFailed
 from app.domain.webhook import signing
 from app.domain.webhook.ssrf import BlockedTarget, IPAddress
-from app.domain.webhook.transport import DeliveryError, post_pinned
+from app.domain.webhook.transport import DeliveryError, PinnedClients, post_pinned
 from tests.conftest import free_port
 
 BODY = json.dumps({"id": "evt_1", "type": "customer.created", "data": {"name": "佐藤"}}).encode()
@@ -46,6 +46,7 @@ class LocalServer:
     respond: Respond
     port: int = 0
     requests: list[Received] = field(default_factory=list)
+    connections: int = 0
     server_names: list[str | None] = field(default_factory=list)
     client_left: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -54,19 +55,20 @@ class LocalServer:
         task = asyncio.current_task()
         assert task is not None
         self.tasks.add(task)
+        self.connections += 1
         try:
-            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-            request_line, *header_lines = head.split("\r\n")[:-2]
-            method, target, _ = request_line.split(" ")
-            headers = {}
-            for line in header_lines:
-                name, value = line.split(":", 1)
-                headers[name.strip().lower()] = value.strip()
-            body = await reader.readexactly(int(headers.get("content-length", "0")))
-            received = Received(method, target, headers, body)
-            self.requests.append(received)
-            await self.respond(received, reader, writer)
-            await reader.read()  # returns when the client closes its end
+            while True:  # until the client closes its end
+                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+                request_line, *header_lines = head.split("\r\n")[:-2]
+                method, target, _ = request_line.split(" ")
+                headers = {}
+                for line in header_lines:
+                    name, value = line.split(":", 1)
+                    headers[name.strip().lower()] = value.strip()
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                received = Received(method, target, headers, body)
+                self.requests.append(received)
+                await self.respond(received, reader, writer)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the client went away mid-exchange, as a cut-off reader does
         finally:
@@ -76,12 +78,12 @@ class LocalServer:
 
 @contextlib.asynccontextmanager
 async def serve(
-    respond: Respond, *, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None
+    respond: Respond, *, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
 ) -> AsyncIterator[LocalServer]:
     local = LocalServer(respond)
     if tls is not None:
         tls.sni_callback = lambda _sock, name, _ctx: local.server_names.append(name)
-    server = await asyncio.start_server(local.handle, host, 0, ssl=tls)
+    server = await asyncio.start_server(local.handle, host, port, ssl=tls)
     local.port = server.sockets[0].getsockname()[1]
     try:
         yield local
@@ -93,11 +95,18 @@ async def serve(
         await server.wait_closed()
 
 
-def reply(status: int, body: bytes = b"", headers: Sequence[tuple[str, str]] = ()) -> Respond:
+def reply(
+    status: int,
+    body: bytes = b"",
+    headers: Sequence[tuple[str, str]] = (),
+    *,
+    keep_alive: bool = False,
+) -> Respond:
     async def respond(
         _request: Received, _reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        head = [f"HTTP/1.1 {status} X", f"Content-Length: {len(body)}", "Connection: close"]
+        head = [f"HTTP/1.1 {status} X", f"Content-Length: {len(body)}"]
+        head += [] if keep_alive else ["Connection: close"]
         head += [f"{name}: {value}" for name, value in headers]
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
         await writer.drain()
@@ -306,14 +315,17 @@ async def test_tls_uses_the_url_host_for_sni_and_certificate(
 ) -> None:
     server_tls, client_tls = _tls_contexts(certificate_authority, "hooks.example")
     resolve = FakeResolver({"hooks.example": ["127.0.0.1"]})
-    async with serve(reply(200, b"ok"), tls=server_tls) as server:
+    async with (
+        serve(reply(200, b"ok"), tls=server_tls) as server,
+        contextlib.aclosing(PinnedClients(ssl_context=client_tls)) as clients,
+    ):
         response = await post_pinned(
             f"https://hooks.example:{server.port}/in",
             BODY,
             HEADERS,
             allow_private=True,
             resolve=resolve,
-            ssl_context=client_tls,
+            clients=clients,
         )
     assert (response.status, response.body) == (200, "ok")
     assert server.server_names == ["hooks.example"]
@@ -325,7 +337,10 @@ async def test_tls_refuses_a_certificate_for_another_name(
 ) -> None:
     server_tls, client_tls = _tls_contexts(certificate_authority, "other.example")
     resolve = FakeResolver({"hooks.example": ["127.0.0.1"]})
-    async with serve(reply(200), tls=server_tls) as server:
+    async with (
+        serve(reply(200), tls=server_tls) as server,
+        contextlib.aclosing(PinnedClients(ssl_context=client_tls)) as clients,
+    ):
         with pytest.raises(DeliveryError) as caught:
             await post_pinned(
                 f"https://hooks.example:{server.port}/in",
@@ -333,8 +348,90 @@ async def test_tls_refuses_a_certificate_for_another_name(
                 HEADERS,
                 allow_private=True,
                 resolve=resolve,
-                ssl_context=client_tls,
+                clients=clients,
             )
     assert caught.value.reason == "connect"
     assert "CERTIFICATE_VERIFY_FAILED" in caught.value.detail
     assert server.requests == []
+
+
+async def test_kept_alive_connections_carry_the_next_attempts() -> None:
+    async with (
+        serve(reply(200, keep_alive=True)) as server,
+        contextlib.aclosing(PinnedClients()) as clients,
+    ):
+        url = f"http://127.0.0.1:{server.port}/in"
+        for _ in range(3):
+            response = await post_pinned(url, BODY, HEADERS, allow_private=True, clients=clients)
+            assert response.status == 200
+    assert (len(server.requests), server.connections) == (3, 1)
+
+
+async def test_a_kept_connection_does_not_follow_the_name_to_a_new_address() -> None:
+    # The name moves from 127.0.0.1 to 127.0.0.2 while a connection to the first stays open:
+    # the next attempt goes where the name points now, over a connection of its own.
+    resolve = FakeResolver({"moving.example": ["127.0.0.1", "127.0.0.2"]})
+    async with (
+        serve(reply(200, keep_alive=True)) as first,
+        serve(reply(200, keep_alive=True), host="127.0.0.2", port=first.port) as second,
+        contextlib.aclosing(PinnedClients()) as clients,
+    ):
+        url = f"http://moving.example:{first.port}/in"
+        for _ in range(2):
+            await post_pinned(
+                url, BODY, HEADERS, allow_private=True, resolve=resolve, clients=clients
+            )
+    assert resolve.asked == ["moving.example", "moving.example"]
+    assert (len(first.requests), len(second.requests)) == (1, 1)
+    assert second.requests[0].headers["host"] == f"moving.example:{first.port}"
+
+
+async def test_a_kept_connection_does_not_bypass_the_guard(
+    certificate_authority: trustme.CA,
+) -> None:
+    # A connection to the name's first, allowed, answer stays open; the name then resolves to a
+    # private address that the guard refuses. The refusal comes before any request is sent,
+    # although a connection to that very host name is open.
+    server_tls, client_tls = _tls_contexts(certificate_authority, "rebind.example")
+    resolve = FakeResolver({"rebind.example": ["127.0.0.1", "10.255.255.1"]})
+    async with (
+        serve(reply(200, keep_alive=True), tls=server_tls) as server,
+        contextlib.aclosing(PinnedClients(ssl_context=client_tls)) as clients,
+    ):
+        url = f"https://rebind.example:{server.port}/in"
+        allowed = await post_pinned(
+            url, BODY, HEADERS, allow_private=True, resolve=resolve, clients=clients
+        )
+        assert allowed.status == 200
+        with pytest.raises(BlockedTarget, match=r"10\.255\.255\.1"):
+            await post_pinned(
+                url, BODY, HEADERS, allow_private=False, resolve=resolve, clients=clients
+            )
+    assert (len(server.requests), server.connections) == (1, 1)
+
+
+async def test_a_kept_connection_for_one_name_is_not_used_for_another(
+    certificate_authority: trustme.CA,
+) -> None:
+    # Both names resolve to the same address; the certificate covers only the first. A pool by
+    # address alone would send the second name's request over the first name's verified TLS.
+    server_tls, client_tls = _tls_contexts(certificate_authority, "hooks.example")
+    resolve = FakeResolver({"hooks.example": ["127.0.0.1"], "other.example": ["127.0.0.1"]})
+    async with (
+        serve(reply(200, keep_alive=True), tls=server_tls) as server,
+        contextlib.aclosing(PinnedClients(ssl_context=client_tls)) as clients,
+    ):
+        for name in ("hooks.example", "other.example"):
+            with contextlib.suppress(DeliveryError):
+                await post_pinned(
+                    f"https://{name}:{server.port}/in",
+                    BODY,
+                    HEADERS,
+                    allow_private=True,
+                    resolve=resolve,
+                    clients=clients,
+                )
+    assert [request.headers["host"] for request in server.requests] == [
+        f"hooks.example:{server.port}"
+    ]
+    assert server.server_names == ["hooks.example", "other.example"]

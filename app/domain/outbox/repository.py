@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Table, func, select, tuple_
+from sqlalchemy import BigInteger, ColumnElement, Table, literal_column, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.ids import uuid7
@@ -12,6 +12,31 @@ from app.db.bulk import insert_rows
 from app.db.pagination import Page, PageRequest, apply_page, column_key, make_page
 from app.domain.outbox.entities import DomainEvent
 from app.domain.outbox.notify import mark_events_written
+
+# The oldest transaction that may still add events to this database's outbox: the oldest one
+# running in the statement's snapshot, leaving out those seen running in another database of the
+# server (they can never write here, and a long one, a bulk load or a restore elsewhere, would
+# otherwise hold every feed and webhook back for as long as it runs); the snapshot's end when
+# none is left. A transaction that ended before pg_stat_activity was read stays in: that errs
+# towards waiting one more round, never towards skipping an event. Transaction ids carry an
+# epoch above their 32 bits, which `backend_xid` lacks.
+_OUTBOX_HORIZON = """(
+    SELECT coalesce(min(running.txid), min(txid_snapshot_xmax(snapshot.taken)))
+    FROM (SELECT txid_current_snapshot() AS taken) AS snapshot
+    LEFT JOIN LATERAL txid_snapshot_xip(snapshot.taken) AS running(txid)
+        ON running.txid % 4294967296 NOT IN (
+            SELECT backend_xid::text::bigint FROM pg_stat_activity
+            WHERE backend_xid IS NOT NULL
+                AND datid <> (SELECT oid FROM pg_database WHERE datname = current_database())
+        )
+)"""
+
+
+def outbox_horizon() -> ColumnElement[int]:
+    """PostgreSQL only: events of transactions below this id are all committed or rolled back,
+    so a reader may hand them out in (transaction, position) order without a late one landing
+    behind its cursor."""
+    return literal_column(_OUTBOX_HORIZON, BigInteger)
 
 
 class DomainEventRepository:
@@ -34,9 +59,9 @@ class DomainEventRepository:
         """Events after the given key, in (transaction, position) order, at most `limit`.
 
         On PostgreSQL only events of transactions older than every transaction still running
-        are handed out: a transaction that began earlier but commits later would otherwise
-        land behind a poller's cursor and be skipped forever. SQLite runs one writer at a time,
-        so its positions already follow commit order.
+        that could write here are handed out: a transaction that began earlier but commits later
+        would otherwise land behind a poller's cursor and be skipped forever. SQLite runs one
+        writer at a time, so its positions already follow commit order.
         """
         stmt = (
             select(DomainEvent)
@@ -49,8 +74,7 @@ class DomainEventRepository:
             .limit(limit)
         )
         if self.session.bind is not None and self.session.bind.dialect.name == "postgresql":
-            horizon = func.txid_snapshot_xmin(func.txid_current_snapshot())
-            stmt = stmt.where(DomainEvent.transaction_id < horizon)
+            stmt = stmt.where(DomainEvent.transaction_id < outbox_horizon())
         return list((await self.session.execute(stmt)).scalars().all())
 
     async def audit_page(

@@ -18,12 +18,25 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import orjson
 from prometheus_client import Counter, Gauge, Histogram
-from sqlalchemy import Row, and_, exists, func, insert, not_, or_, select, tuple_
+from sqlalchemy import (
+    Row,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    not_,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -34,6 +47,7 @@ from app.core.ids import uuid7
 from app.db.dialect import POSTGRESQL, insert_new
 from app.domain.outbox.entities import DomainEvent
 from app.domain.outbox.notify import CHANNEL as CHANNEL_NAME
+from app.domain.outbox.repository import outbox_horizon
 from app.domain.outbox.service import EventRecorder, envelope
 from app.domain.webhook import schemas, signing
 from app.domain.webhook.entities import (
@@ -43,7 +57,12 @@ from app.domain.webhook.entities import (
     WebhookEndpoint,
 )
 from app.domain.webhook.service import PING
-from app.domain.webhook.transport import DeliveryError, DeliveryResponse, post_pinned
+from app.domain.webhook.transport import (
+    DeliveryError,
+    DeliveryResponse,
+    PinnedClients,
+    post_pinned,
+)
 
 logger = logging.getLogger("kokyaku.dispatcher")
 
@@ -67,6 +86,10 @@ FAN_OUT_BATCH = 500
 CURSOR = "fan-out"
 _RETRYABLE_4XX = frozenset({408, 409, 429})
 _QUEUED = ("pending", "delivering")
+# A round claims enough for this many attempts one after another on each connection (and in each
+# slot): fewer rounds, fewer claims and records per delivery, while every claimed delivery still
+# starts within one attempt's time, well inside its lease.
+ROUND_WAVES = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,8 +208,7 @@ async def outbox_window(
         .limit(limit)
     )
     if session.bind is not None and session.bind.dialect.name == POSTGRESQL:
-        horizon = func.txid_snapshot_xmin(func.txid_current_snapshot())
-        window = window.where(DomainEvent.transaction_id < horizon)
+        window = window.where(DomainEvent.transaction_id < outbox_horizon())
     return (await session.execute(window)).all()
 
 
@@ -215,13 +237,19 @@ class Dispatcher:
         self.schedule = tuple(schedule)
         self.timeout = timeout
         # A claimed delivery is someone else's to retry once its lease runs out: long enough for
-        # an attempt (and its recording) to finish, short enough to recover from a killed worker.
-        self.lease = timedelta(seconds=timeout * 2 + 5)
+        # its round to finish and be recorded, short enough to recover from a killed worker.
+        self.lease = timedelta(seconds=timeout * ROUND_WAVES + 5)
         self.concurrency = concurrency
         self.per_endpoint = per_endpoint
         self.poll_seconds = poll_seconds
+        # Connections stay open between rounds: one per delivery in flight to an endpoint.
+        self.clients = PinnedClients(connections_per_destination=per_endpoint)
         self._wake = asyncio.Event()
         self._rng = random.Random()  # noqa: S311 - jitter, not secrets
+
+    async def aclose(self) -> None:
+        """Closes the connections kept open to receivers."""
+        await self.clients.aclose()
 
     def wake(self) -> None:
         """Something was committed: look now rather than at the next poll."""
@@ -237,6 +265,7 @@ class Dispatcher:
                 listener.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await listener
+            await self.aclose()
 
     async def listen(self) -> None:
         """Wakes on every commit that wrote events, in any process (PostgreSQL LISTEN)."""
@@ -353,10 +382,10 @@ class Dispatcher:
 
     # Delivery
 
-    async def deliver_due(self, limit: int = 100) -> int:
+    async def deliver_due(self, limit: int | None = None) -> int:
         if self.readers is not None and not await self._anything_due():
             return 0
-        jobs = await self._claim(limit)
+        jobs = await self._claim(limit or self.concurrency * ROUND_WAVES)
         if not jobs:
             return 0
         slots = asyncio.Semaphore(self.concurrency)
@@ -437,18 +466,25 @@ class Dispatcher:
                 stmt = stmt.with_for_update(skip_locked=True, of=WebhookDelivery)
             rows = list((await session.execute(stmt)).all())
             jobs: list[_Job] = []
-            in_flight: dict[UUID, int] = {}
+            claimed_per_endpoint: dict[UUID, int] = {}
             for delivery, endpoint in rows:
-                if in_flight.get(endpoint.id, 0) >= self.per_endpoint:
+                if claimed_per_endpoint.get(endpoint.id, 0) >= self.per_endpoint * ROUND_WAVES:
                     continue  # a slow endpoint does not take every slot
                 chain = [delivery]
                 if endpoint.ordered and delivery.event_type != PING:
                     chain += await self._followers(session, delivery, now, postgres)
                 for claimed in chain:
-                    in_flight[endpoint.id] = in_flight.get(endpoint.id, 0) + 1
-                    claimed.status = "delivering"
-                    claimed.next_attempt_at = now + self.lease
+                    claimed_per_endpoint[endpoint.id] = claimed_per_endpoint.get(endpoint.id, 0) + 1
                     jobs.append(_job(claimed, endpoint, now))
+            if jobs:
+                await session.execute(
+                    update(WebhookDelivery)
+                    .where(
+                        tuple_(WebhookDelivery.workspace_id, WebhookDelivery.id).in_(_keys(jobs))
+                    )
+                    .values(status="delivering", next_attempt_at=now + self.lease)
+                    .execution_options(synchronize_session=False)
+                )
             return jobs
 
     async def _followers(
@@ -489,7 +525,12 @@ class Dispatcher:
         final = False
         try:
             response = await post_pinned(
-                job.url, body, headers, allow_private=self.allow_private, timeout=self.timeout
+                job.url,
+                body,
+                headers,
+                allow_private=self.allow_private,
+                timeout=self.timeout,
+                clients=self.clients,
             )
         except DeliveryError as failure:
             error = str(failure)[:500]
@@ -501,90 +542,97 @@ class Dispatcher:
         return _Outcome(job, response, error, final, shown, latency, attempted_at)
 
     async def _record(self, outcomes: Sequence[_Outcome], untried: Sequence[_Job]) -> None:
+        """Records a round in a handful of statements, whatever its size: the attempts in one
+        insert, the deliveries' new states in one executemany update, the endpoints' failing
+        state in one update each way. Only deliveries given up, which emit events, go one by one.
+        """
         async with self.sessions() as session, session.begin():
-            # Loaded together, so that each outcome finds its rows in the session.
-            jobs = [outcome.job for outcome in outcomes] + list(untried)
-            deliveries = {(job.workspace_id, job.delivery_id) for job in jobs}
-            endpoints = {(job.workspace_id, job.endpoint_id) for job in jobs}
-            await session.execute(
-                select(WebhookDelivery).where(
-                    tuple_(WebhookDelivery.workspace_id, WebhookDelivery.id).in_(deliveries)
-                )
-            )
-            await session.execute(
-                select(WebhookEndpoint).where(
-                    tuple_(WebhookEndpoint.workspace_id, WebhookEndpoint.id).in_(endpoints)
-                )
-            )
-            for outcome in outcomes:
-                await self._record_one(session, outcome)
+            postgres = session.bind is not None and session.bind.dialect.name == POSTGRESQL
+            present = await _existing(session, [o.job for o in outcomes] + list(untried), postgres)
+            outcomes = [o for o in outcomes if _key(o.job) in present]  # others: deleted meanwhile
+            untried = [job for job in untried if _key(job) in present]
             now = utcnow()
-            for job in untried:  # back in the queue, untouched, behind the one that failed
-                delivery = await session.get(WebhookDelivery, (job.workspace_id, job.delivery_id))
-                if delivery is not None:
-                    delivery.status = "pending"
-                    delivery.next_attempt_at = now
+            if outcomes:
+                await session.execute(insert(WebhookAttempt), [_attempt_row(o) for o in outcomes])
+            changes: list[dict[str, Any]] = []
+            given_up: list[_Outcome] = []
+            endpoint_succeeded: dict[tuple[UUID, UUID], bool] = {}
+            for outcome in outcomes:
+                job, response = outcome.job, outcome.response
+                endpoint_succeeded[(job.workspace_id, job.endpoint_id)] = outcome.succeeded
+                retry_at = None if outcome.succeeded else self._retry_at(outcome, now)
+                if outcome.succeeded:
+                    ATTEMPTS.labels("succeeded").inc()
+                    status = "succeeded"
+                elif retry_at is not None:
+                    ATTEMPTS.labels("retrying").inc()
+                    status = "pending"
+                else:
+                    ATTEMPTS.labels("failed").inc()
+                    status = "failed"
+                    given_up.append(outcome)
+                changes.append(
+                    {
+                        "key_workspace_id": job.workspace_id,
+                        "key_id": job.delivery_id,
+                        "new_status": status,
+                        "new_attempts": job.attempt,
+                        "new_status_code": response.status if response else None,
+                        "new_error": outcome.error,
+                        "new_next_attempt_at": retry_at,
+                        "new_completed_at": None if retry_at else now,
+                    }
+                )
+            if changes:
+                await session.execute(_DELIVERY_OUTCOME, changes)
+            if untried:  # back in the queue, untouched, behind the one that failed
+                await session.execute(
+                    update(_DELIVERY)
+                    .where(tuple_(_DELIVERY.c.workspace_id, _DELIVERY.c.id).in_(_keys(untried)))
+                    .values(status="pending", next_attempt_at=now)
+                )
+            await _mark_failing(session, endpoint_succeeded, now)
+            for outcome in given_up:
+                await self._give_up(session, outcome, now)
 
-    async def _record_one(self, session: AsyncSession, outcome: _Outcome) -> None:
+    def _retry_at(self, outcome: _Outcome, now: datetime) -> datetime | None:
+        """When to try a failed delivery again; None when it is given up."""
         job, response = outcome.job, outcome.response
-        now = utcnow()
-        session.add(
-            WebhookAttempt(
-                workspace_id=job.workspace_id,
-                delivery_id=job.delivery_id,
-                attempted_at=outcome.attempted_at,
-                status_code=response.status if response else None,
-                latency_ms=outcome.latency_ms,
-                error=outcome.error,
-                response_body=response.body if response else None,
-                request_headers=outcome.request_headers,
-            )
-        )
-        delivery = await session.get(WebhookDelivery, (job.workspace_id, job.delivery_id))
-        endpoint = await session.get(WebhookEndpoint, (job.workspace_id, job.endpoint_id))
-        if delivery is None or endpoint is None:
-            return  # deleted meanwhile
-        delivery.attempts = job.attempt
-        delivery.last_status_code = response.status if response else None
-        delivery.last_error = outcome.error
         status = response.status if response else None
-        events = EventRecorder(session, Context(job.workspace_id, Actor.system()))
-        if status is not None and 200 <= status < 300:
-            ATTEMPTS.labels("succeeded").inc()
-            delivery.status = "succeeded"
-            delivery.completed_at = now
-            endpoint.failing_since = None
-            return
-        endpoint.failing_since = endpoint.failing_since or now
-        gone = status == 410
         final = (
             outcome.final
-            or gone
+            or status == 410
             or (status is not None and 400 <= status < 500 and status not in _RETRYABLE_4XX)
         )
-        if not final and job.attempt < len(self.schedule):
-            delay = self.schedule[job.attempt] * self._rng.uniform(1 - JITTER, 1 + JITTER)
-            delay = max(delay, _retry_after(response, now))
-            delivery.status = "pending"
-            delivery.next_attempt_at = now + timedelta(seconds=delay)
-            ATTEMPTS.labels("retrying").inc()
+        if final or job.attempt >= len(self.schedule):
+            return None
+        delay = self.schedule[job.attempt] * self._rng.uniform(1 - JITTER, 1 + JITTER)
+        return now + timedelta(seconds=max(delay, _retry_after(response, now)))
+
+    async def _give_up(self, session: AsyncSession, outcome: _Outcome, now: datetime) -> None:
+        """A delivery failed for good: say so, and disable its endpoint if the receiver is gone
+        or has been failing for too long."""
+        job, response = outcome.job, outcome.response
+        status = response.status if response else None
+        endpoint = await session.get(WebhookEndpoint, (job.workspace_id, job.endpoint_id))
+        if endpoint is None:
             return
-        ATTEMPTS.labels("failed").inc()
-        delivery.status = "failed"
-        delivery.completed_at = now
+        events = EventRecorder(session, Context(job.workspace_id, Actor.system()))
         events.record(
             "webhook.delivery_failed",
             subject_type="webhook",
             subject_id=endpoint.id,
             data={
-                "delivery_id": str(delivery.id),
-                "event_id": str(delivery.event_id),
-                "attempts": delivery.attempts,
+                "delivery_id": str(job.delivery_id),
+                "event_id": str(job.event_id),
+                "attempts": job.attempt,
                 "last_status_code": status,
                 "last_error": outcome.error,
             },
         )
-        if gone or now - endpoint.failing_since >= FAILING_LIMIT:
+        gone = status == 410
+        failing_since = endpoint.failing_since or now
+        if endpoint.enabled and (gone or now - failing_since >= FAILING_LIMIT):
             endpoint.enabled = False
             endpoint.disabled_reason = (
                 "The receiver answered 410 Gone." if gone else "Failing for 5 days."
@@ -595,6 +643,93 @@ class Dispatcher:
                 subject_id=endpoint.id,
                 data=schemas.Webhook.snapshot(endpoint),
             )
+
+
+_DELIVERY = cast(Table, WebhookDelivery.__table__)
+_ENDPOINT = cast(Table, WebhookEndpoint.__table__)
+
+# One delivery's outcome, executed for a whole round at once; a retried delivery keeps its
+# completion time (none), a finished one keeps its last due time.
+_DELIVERY_OUTCOME = (
+    update(_DELIVERY)
+    .where(
+        _DELIVERY.c.workspace_id == bindparam("key_workspace_id"),
+        _DELIVERY.c.id == bindparam("key_id"),
+    )
+    .values(
+        status=bindparam("new_status"),
+        attempts=bindparam("new_attempts"),
+        last_status_code=bindparam("new_status_code"),
+        last_error=bindparam("new_error"),
+        next_attempt_at=func.coalesce(
+            bindparam("new_next_attempt_at", type_=_DELIVERY.c.next_attempt_at.type),
+            _DELIVERY.c.next_attempt_at,
+        ),
+        completed_at=bindparam("new_completed_at", type_=_DELIVERY.c.completed_at.type),
+    )
+)
+
+
+def _key(job: _Job) -> tuple[UUID, UUID]:
+    return job.workspace_id, job.delivery_id
+
+
+def _keys(jobs: Sequence[_Job]) -> list[tuple[UUID, UUID]]:
+    return [_key(job) for job in jobs]
+
+
+async def _existing(
+    session: AsyncSession, jobs: Sequence[_Job], postgres: bool
+) -> set[tuple[UUID, UUID]]:
+    """Which of the jobs' deliveries still exist (an endpoint deleted meanwhile took its own
+    along), kept from deletion until the transaction ends."""
+    if not jobs:
+        return set()
+    stmt = select(WebhookDelivery.workspace_id, WebhookDelivery.id).where(
+        tuple_(WebhookDelivery.workspace_id, WebhookDelivery.id).in_(_keys(jobs))
+    )
+    if postgres:
+        stmt = stmt.with_for_update(key_share=True)
+    return {
+        (workspace_id, delivery_id) for workspace_id, delivery_id in await session.execute(stmt)
+    }
+
+
+def _attempt_row(outcome: _Outcome) -> dict[str, Any]:
+    job, response = outcome.job, outcome.response
+    return {
+        "workspace_id": job.workspace_id,
+        "id": uuid7(),
+        "delivery_id": job.delivery_id,
+        "attempted_at": outcome.attempted_at,
+        "status_code": response.status if response else None,
+        "latency_ms": outcome.latency_ms,
+        "error": outcome.error,
+        "response_body": response.body if response else None,
+        "request_headers": outcome.request_headers,
+    }
+
+
+async def _mark_failing(
+    session: AsyncSession, succeeded: dict[tuple[UUID, UUID], bool], now: datetime
+) -> None:
+    """An endpoint whose last attempt of the round succeeded is healthy again; one whose last
+    attempt failed is failing since now, unless it already was. Rows change only when their
+    state does, so healthy endpoints are not locked at all."""
+    for healthy in (True, False):
+        keys = [key for key, outcome in succeeded.items() if outcome is healthy]
+        if not keys:
+            continue
+        await session.execute(
+            update(_ENDPOINT)
+            .where(
+                tuple_(_ENDPOINT.c.workspace_id, _ENDPOINT.c.id).in_(keys),
+                _ENDPOINT.c.failing_since.is_not(None)
+                if healthy
+                else _ENDPOINT.c.failing_since.is_(None),
+            )
+            .values(failing_since=None if healthy else now, version=_ENDPOINT.c.version + 1)
+        )
 
 
 def _job(delivery: WebhookDelivery, endpoint: WebhookEndpoint, now: datetime) -> _Job:

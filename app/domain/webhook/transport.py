@@ -3,15 +3,22 @@
 The request goes to `https://<checked address>:<port>/path` with the original `Host` header and
 httpcore's `sni_hostname` extension, so TLS still sends SNI for, and verifies the certificate
 against, the URL's host name while the socket connects only to the address that was checked.
-Each attempt opens its own connection: simple, and deliveries to one endpoint are sequential.
+
+Connections are kept alive between attempts (`PinnedClients`), one pool per destination: the URL's
+host name *and* the checked address. Every attempt still checks the URL and resolves its name
+first; an answer that differs picks another pool (a new connection to the new address, if it
+passes the guard), so a kept connection never carries a request the guard would refuse now, and
+a connection whose certificate was verified for one name never carries a request for another.
 """
 
 import asyncio
+import contextlib
 import functools
 import ssl
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
 import httpx
@@ -31,6 +38,9 @@ DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024
 RESPONSE_EXCERPT_BYTES = 2 * 1024
 KEPT_RESPONSE_HEADERS = ("content-type", "location", "retry-after")
 USER_AGENT = "Kokyaku-Webhooks/1.0"
+KEEPALIVE_SECONDS = 5.0
+DEFAULT_CONNECTIONS_PER_DESTINATION = 32
+DEFAULT_MAX_DESTINATIONS = 256
 
 FailureReason: TypeAlias = Literal["dns", "connect", "timeout", "network"]
 
@@ -55,6 +65,110 @@ class DeliveryResponse:
     elapsed_ms: int  # the whole attempt, address checks included
 
 
+@dataclass(frozen=True, slots=True)
+class _Destination:
+    scheme: str
+    host: str  # the name TLS verifies and SNI sends
+    address: IPAddress  # the checked address the socket connects to
+    port: int
+
+
+@dataclass(slots=True)
+class _Pool:
+    """The kept connections to one destination: one single-connection client each, the most
+    recently used last."""
+
+    slots: asyncio.Semaphore
+    idle: deque[tuple[float, httpx.AsyncClient]] = field(default_factory=deque)
+    users: int = 0  # attempts using or waiting for one of its connections
+
+
+class PinnedClients:
+    """HTTP connections kept alive between attempts, pooled per checked destination.
+
+    Each connection is a client of its own (httpx's pool looks at every connection it holds for
+    each request, which costs more than the request itself at a few dozen), taken for one
+    attempt at a time; at most `connections_per_destination` exist per destination. Connections
+    idle for KEEPALIVE_SECONDS are closed, and beyond `max_destinations` the least recently
+    used idle pools. `ssl_context` replaces the default trust store (an on-premise CA).
+    """
+
+    def __init__(
+        self,
+        *,
+        connections_per_destination: int = DEFAULT_CONNECTIONS_PER_DESTINATION,
+        max_destinations: int = DEFAULT_MAX_DESTINATIONS,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.connections_per_destination = connections_per_destination
+        self.max_destinations = max_destinations
+        self.ssl_context = ssl_context
+        self._pools: OrderedDict[_Destination, _Pool] = OrderedDict()
+        self._swept_at = time.monotonic()
+
+    @contextlib.asynccontextmanager
+    async def client_for(self, destination: _Destination) -> AsyncIterator[httpx.AsyncClient]:
+        pool = self._pools.pop(destination, None) or _Pool(
+            asyncio.Semaphore(self.connections_per_destination)
+        )
+        self._pools[destination] = pool  # the most recently used last
+        pool.users += 1
+        try:
+            async with pool.slots:
+                client = pool.idle.pop()[1] if pool.idle else self._new_client()
+                try:
+                    yield client
+                finally:
+                    pool.idle.append((time.monotonic(), client))
+        finally:
+            pool.users -= 1
+        await self._sweep()
+
+    def _new_client(self) -> httpx.AsyncClient:
+        limits = httpx.Limits(
+            max_connections=1, max_keepalive_connections=1, keepalive_expiry=KEEPALIVE_SECONDS
+        )
+        transport = httpx.AsyncHTTPTransport(
+            verify=self.ssl_context or _default_ssl_context(), limits=limits
+        )
+        # An explicit transport and trust_env=False: no proxy from the environment (a proxy would
+        # resolve the name again), no .netrc credentials. The whole attempt is bounded by the
+        # caller's asyncio.timeout, so httpx's per-operation timeouts are off.
+        return httpx.AsyncClient(
+            transport=transport,
+            trust_env=False,
+            follow_redirects=False,
+            timeout=None,  # noqa: S113 - bounded by asyncio.timeout in post_pinned
+        )
+
+    async def _sweep(self) -> None:
+        """Closes connections idle too long and pools beyond the limit; at most once a second
+        unless there are too many pools."""
+        now = time.monotonic()
+        if now - self._swept_at < 1 and len(self._pools) <= self.max_destinations:
+            return
+        self._swept_at = now
+        stale: list[httpx.AsyncClient] = []
+        for destination, pool in list(self._pools.items()):
+            while pool.idle and now - pool.idle[0][0] > KEEPALIVE_SECONDS:
+                stale.append(pool.idle.popleft()[1])
+            if not pool.users and not pool.idle:
+                del self._pools[destination]
+        unused = [destination for destination, pool in self._pools.items() if not pool.users]
+        for destination in unused[: max(len(self._pools) - self.max_destinations, 0)]:
+            stale += [client for _, client in self._pools.pop(destination).idle]
+        for client in stale:
+            await client.aclose()
+
+    async def aclose(self) -> None:
+        """Closes every kept connection."""
+        pools = list(self._pools.values())
+        self._pools.clear()
+        for pool in pools:
+            for _, client in pool.idle:
+                await client.aclose()
+
+
 async def post_pinned(
     url: str,
     body: bytes,
@@ -64,14 +178,15 @@ async def post_pinned(
     timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 - part of the delivery contract (15 s)
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     resolve: Resolver = system_resolve,
-    ssl_context: ssl.SSLContext | None = None,
+    clients: PinnedClients | None = None,
 ) -> DeliveryResponse:
     """POST `body` to `url` after checking the URL and every address it resolves to.
 
     Redirects are returned, not followed. `timeout` bounds the whole attempt, lookup to last
     byte. At most `max_response_bytes` of the response are read (enough to let a short answer
     end cleanly; a huge or endless one is cut off), and the first 2 KiB kept. `resolve` is a seam
-    for tests; `ssl_context` replaces the default trust store (e.g. an on-premise CA).
+    for tests. `clients` keeps connections alive for the next attempts; without it the attempt
+    opens a connection of its own and closes it.
 
     Raises ValidationFailed or BlockedTarget when the URL or an address is refused, and
     DeliveryError when no response arrived.
@@ -86,26 +201,36 @@ async def post_pinned(
                 )
             except UnresolvableTarget as exc:
                 raise DeliveryError("dns", exc.detail) from exc
-            return await _post(
-                target, addresses[0], body, headers, ssl_context, max_response_bytes, started
-            )
+            destination = _Destination(target.scheme, target.host, addresses[0], target.port)
+            if clients is not None:
+                return await _post(
+                    clients, destination, target, body, headers, max_response_bytes, started
+                )
+            single_use = PinnedClients(connections_per_destination=1)
+            try:
+                return await _post(
+                    single_use, destination, target, body, headers, max_response_bytes, started
+                )
+            finally:
+                await single_use.aclose()
     except TimeoutError as exc:
         raise DeliveryError("timeout", f"No complete response within {timeout:g} s.") from exc
 
 
 async def _post(
+    clients: PinnedClients,
+    destination: _Destination,
     target: ParsedTarget,
-    address: IPAddress,
     body: bytes,
     headers: Mapping[str, str],
-    ssl_context: ssl.SSLContext | None,
     max_response_bytes: int,
     started: float,
 ) -> DeliveryResponse:
-    """One request whose socket goes to `address`; Host and TLS still name the URL's host."""
+    """One request whose socket goes to the checked address; Host and TLS still name the URL's
+    host."""
     pinned_url = httpx.URL(
         scheme=target.scheme,
-        host=str(address),
+        host=str(destination.address),
         port=target.port,
         raw_path=target.path.encode("ascii"),
     )
@@ -115,16 +240,7 @@ async def _post(
     # The body is read raw, since inflating it could go far past the read limit; asking for it
     # uncompressed keeps the logged excerpt readable.
     request_headers["accept-encoding"] = "identity"
-    transport = httpx.AsyncHTTPTransport(verify=ssl_context or _default_ssl_context())
-    # An explicit transport and trust_env=False: no proxy from the environment (a proxy would
-    # resolve the name again), no .netrc credentials. The whole attempt is bounded by the caller's
-    # asyncio.timeout, so httpx's per-operation timeouts are off.
-    async with httpx.AsyncClient(
-        transport=transport,
-        trust_env=False,
-        follow_redirects=False,
-        timeout=None,  # noqa: S113 - bounded by asyncio.timeout in post_pinned
-    ) as client:
+    async with clients.client_for(destination) as client:
         request = client.build_request(
             "POST",
             pinned_url,
