@@ -1,6 +1,6 @@
 """Applying shop events exactly once, and reading orders."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -17,6 +17,7 @@ from app.core.context import Context
 from app.core.errors import AppError, Conflict, ValidationFailed
 from app.core.ids import uuid7
 from app.core.schemas import InputModel, validate_input
+from app.db.locks import lock_names
 from app.db.pagination import Page, PageRequest
 from app.domain.commerce import schemas
 from app.domain.commerce.entities import InboundEvent, Order, OrderLine
@@ -158,6 +159,8 @@ class IngestService:
             first_of[event.event.event_id] = index
             parsed.append(event)
 
+        # Events for the same customer apply one after another, in the order the feed shows.
+        await lock_names(self.session, self._customer_names(parsed))
         claimed = await self.inbound.claim(
             [
                 {
@@ -195,6 +198,19 @@ class IngestService:
                     result.customer_id, result.order_id = first.customer_id, first.order_id
                     results[index] = result
         return [results[index] for index in range(len(items))]
+
+    def _customer_names(self, parsed: list[_Parsed]) -> Iterator[str]:
+        """A lock name for each way the events name their customers: two events naming one
+        customer the same way wait for each other before either takes a transaction id."""
+        workspace = self.context.workspace_id
+        for item in parsed:
+            who = item.event.customer
+            if who.external_id is not None:
+                yield f"customer:{workspace}:{who.source}:{who.external_id}"
+            if who.email is not None:
+                yield f"customer:{workspace}:email:{who.email}"
+            if who.phone is not None:
+                yield f"customer:{workspace}:phone:{who.phone}"
 
     async def _apply(self, fresh: list[_Parsed], results: dict[int, IngestResult]) -> None:
         work = await self._apply_orders(fresh, results)
