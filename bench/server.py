@@ -142,12 +142,14 @@ def _tail(log_path: Path) -> str:
     return data.decode(errors="replace")
 
 
-def _process_group_cpu_seconds(group_id: int) -> float | None:
+def group_processes(group_id: int) -> list[tuple[Path, list[str]]]:
+    """The processes of a process group (uvicorn and its workers): each one's /proc folder and
+    the fields of its stat after the command name, which may contain spaces; [2] is the process
+    group, [11] and [12] user and system time in clock ticks."""
     proc = Path("/proc")
     if not proc.is_dir():
-        return None
-    ticks_per_second = os.sysconf("SC_CLK_TCK")
-    total = 0
+        return []
+    found = []
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
@@ -155,9 +157,14 @@ def _process_group_cpu_seconds(group_id: int) -> float | None:
             stat = (entry / "stat").read_text()
         except OSError:
             continue  # gone meanwhile
-        # The command name may contain spaces; the fields after its closing parenthesis do not.
         fields = stat[stat.rindex(")") + 2 :].split()
-        # fields[2] is the process group; [11], [12] are user and system time in clock ticks.
         if int(fields[2]) == group_id:
-            total += int(fields[11]) + int(fields[12])
-    return total / ticks_per_second
+            found.append((entry, fields))
+    return found
+
+
+def _process_group_cpu_seconds(group_id: int) -> float | None:
+    if not Path("/proc").is_dir():
+        return None
+    ticks = sum(int(fields[11]) + int(fields[12]) for _, fields in group_processes(group_id))
+    return ticks / os.sysconf("SC_CLK_TCK")

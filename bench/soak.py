@@ -27,9 +27,8 @@ from bench.database import Fixture, fresh_database, postgres_url, prepare
 from bench.loadgen import LoadResult, encode_request, generate_load, percentile_ms
 from bench.run import APPS, OURS, _run_async
 from bench.scenarios import SCENARIOS, Request
-from bench.server import Server, running_server
+from bench.server import Server, group_processes, running_server
 
-PROC = Path("/proc")
 # How much a measure may grow from the first fifth of the run to the last and still be flat:
 # memory settles in allocator arenas and caches, so it gets a margin; counts get a small one.
 RSS_GROWTH_ALLOWED = 0.10
@@ -64,21 +63,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _group_processes(group_id: int) -> list[Path]:
-    found = []
-    for entry in PROC.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # gone meanwhile
-        # After the command name's closing parenthesis: state, parent, process group, ...
-        if int(stat[stat.rindex(")") + 2 :].split()[2]) == group_id:
-            found.append(entry)
-    return found
-
-
 def _status_field(process: Path, name: str) -> int:
     for line in (process / "status").read_text().splitlines():
         if line.startswith(name + ":"):
@@ -105,7 +89,7 @@ async def _connections(url: str) -> int | None:
 
 async def _sample(server: Server, url: str, started: float) -> Sample:
     rss_kib = largest_kib = fds = threads = 0
-    processes = _group_processes(server.process.pid)
+    processes = [entry for entry, _ in group_processes(server.process.pid)]
     for process in processes:
         try:
             resident = _status_field(process, "VmRSS")
