@@ -99,7 +99,6 @@ def cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        listener = asyncio.create_task(dispatcher.listen()) if dispatcher.listen_engine else None
         # What start-up built lives as long as the process: keep it out of every collection
         # (deliveries allocate a lot, and each collection would walk it all again).
         gc.freeze()
@@ -118,16 +117,11 @@ def cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:
             else None
         )
         try:
-            while not stop.is_set():
-                if not await dispatcher.run_once():
-                    await dispatcher.idle(stop)
+            await dispatcher.run(stop)
         finally:
             segments.cancel()
-            if listener is not None:
-                listener.cancel()
             if insights is not None:
                 await insights
-            await dispatcher.aclose()
             await database.dispose()
 
     asyncio.run(work())

@@ -17,6 +17,7 @@ from sqlalchemy.util import await_only
 from app.domain.outbox.touches import CUSTOMER, Touched, forget_touched, take_touched
 from app.domain.segment.membership import Membership
 from app.domain.segment.standing import Standing
+from app.domain.segment.standing_repository import followers
 
 
 def _follow_before_commit(session: Session) -> None:
@@ -31,10 +32,13 @@ def _follow_before_commit(session: Session) -> None:
 
 
 async def _follow(session: AsyncSession, entry: Touched) -> None:
+    defined = await followers(session, entry.context.workspace_id)
     customers = {customer_id: set(kinds) for customer_id, kinds in entry.customers.items()}
-    for customer_id in await Standing(session, entry.context).follow(customers):
-        customers[customer_id].add(CUSTOMER)  # a new tier or score is a change of the customer
-    await Membership(session, entry.context).follow(customers)
+    if defined.tiers or defined.scoring_rules:
+        for customer_id in await Standing(session, entry.context).follow(customers):
+            customers[customer_id].add(CUSTOMER)  # a new tier or score changes the customer
+    if defined.dynamic_segments:
+        await Membership(session, entry.context).follow(customers)
 
 
 def _forget(session: Session) -> None:

@@ -2,17 +2,55 @@
 and score columns of customers."""
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, cast
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, exists, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Table,
+    Uuid,
+    and_,
+    bindparam,
+    exists,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.db.dialect import insert_new
 from app.db.repository import WorkspaceRepository
 from app.domain.customer.entities import Customer
-from app.domain.segment.entities import ScoringRule, StandingSettings, Tier
+from app.domain.segment.entities import ScoringRule, Segment, StandingSettings, Tier
+from app.domain.segment.repository import DYNAMIC
+
+_WORKSPACE: BindParameter[UUID] = bindparam("workspace_id", type_=Uuid)
+# Built once: it runs before every commit that changed customers.
+_DEFINED = select(
+    exists().where(Tier.workspace_id == _WORKSPACE),
+    exists().where(ScoringRule.workspace_id == _WORKSPACE),
+    exists().where(Segment.workspace_id == _WORKSPACE, Segment.kind == DYNAMIC),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Followers:
+    """Which definitions that follow customer changes a workspace has."""
+
+    tiers: bool
+    scoring_rules: bool
+    dynamic_segments: bool
+
+
+async def followers(session: AsyncSession, workspace_id: UUID) -> Followers:
+    """What of tiers, scoring rules and dynamic segments the workspace has, in one query: a
+    shop with none of them pays one query per change instead of loading each kind."""
+    row = (await session.execute(_DEFINED, {"workspace_id": workspace_id})).one()
+    return Followers(tiers=row[0], scoring_rules=row[1], dynamic_segments=row[2])
 
 
 class TierRepository(WorkspaceRepository[Tier]):

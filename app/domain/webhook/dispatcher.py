@@ -90,6 +90,9 @@ _QUEUED = ("pending", "delivering")
 # slot): fewer rounds, fewer claims and records per delivery, while every claimed delivery still
 # starts within one attempt's time, well inside its lease.
 ROUND_WAVES = 2
+# Rounds start at most this often: under a stream of commits one round serves all those that
+# arrived meanwhile, instead of each commit paying a round of queries in every process.
+ROUND_SPACING_SECONDS = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +226,7 @@ class Dispatcher:
         concurrency: int = 64,
         per_endpoint: int = 32,
         poll_seconds: float = 1.0,
+        round_spacing: float = ROUND_SPACING_SECONDS,
         listen_engine: AsyncEngine | None = None,
         readers: async_sessionmaker[AsyncSession] | None = None,
         companions: Sequence[Callable[[], Awaitable[int]]] = (),
@@ -242,6 +246,7 @@ class Dispatcher:
         self.concurrency = concurrency
         self.per_endpoint = per_endpoint
         self.poll_seconds = poll_seconds
+        self.round_spacing = round_spacing
         # Connections stay open between rounds: one per delivery in flight to an endpoint.
         self.clients = PinnedClients(connections_per_destination=per_endpoint)
         self._wake = asyncio.Event()
@@ -255,11 +260,12 @@ class Dispatcher:
         """Something was committed: look now rather than at the next poll."""
         self._wake.set()
 
-    async def run(self) -> None:
-        """Fans out and delivers until cancelled; errors are logged and the loop goes on."""
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Fans out and delivers until `stop` is set or the task is cancelled; errors are
+        logged and the loop goes on."""
         listener = asyncio.create_task(self.listen()) if self.listen_engine else None
         try:
-            await self._loop()
+            await self._rounds(stop)
         finally:
             if listener is not None:
                 listener.cancel()
@@ -285,15 +291,22 @@ class Dispatcher:
                 logger.warning("outbox listener lost its connection; polling meanwhile")
             await asyncio.sleep(self.poll_seconds * 5)
 
-    async def _loop(self) -> None:
-        while True:
+    async def _rounds(self, stop: asyncio.Event | None) -> None:
+        """Again at once while there was work, else after a wake-up or the poll interval; never
+        two rounds closer than `round_spacing`."""
+        clock = asyncio.get_running_loop()
+        while stop is None or not stop.is_set():
+            started = clock.time()
             try:
                 busy = await self.run_once()
             except Exception:
                 logger.exception("dispatcher round failed")
                 busy = 0
             if not busy:
-                await self.idle()
+                await self.idle(stop)
+            rest = self.round_spacing - (clock.time() - started)
+            if rest > 0:
+                await asyncio.sleep(rest)
 
     async def idle(self, stop: asyncio.Event | None = None) -> None:
         """Waits for a wake-up, a stop, or the poll interval, whichever comes first."""
