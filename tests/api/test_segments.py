@@ -5,10 +5,14 @@ import asyncio
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from fastapi import FastAPI
 from httpx import AsyncClient
+from sqlalchemy import update
 
+from app.domain.commerce.entities import Order
+from app.domain.customer.entities import Customer
 from app.domain.segment.worker import SegmentWorker
 from tests.api.factories import make_customer, post_created
 from tests.conftest import Tenant
@@ -434,3 +438,56 @@ async def test_a_change_of_one_customer_leaves_the_others_of_the_unit_where_they
     )
     assert response.status_code == 200, response.text
     assert await _members(client, tenant, segment["id"]) == {buyer["id"], newcomer["id"]}
+
+
+async def test_the_sweep_recomputes_segments_that_drift_and_passes_the_others_by(
+    app: FastAPI, client: AsyncClient, tenant: Tenant
+) -> None:
+    buyer = await make_customer(client, tenant, emails=["buyer@example.jp"], tags=["vip"])
+    await _order(client, tenant, "buyer@example.jp", "recent", days_ago=1)
+    within_30_days = {"field": "occurred_at", "op": "within_last", "value": "30d"}
+    recent = await _segment(
+        client,
+        tenant,
+        name="最近の購入者",
+        kind="dynamic",
+        filter={"field": "orders", "op": "has", "where": within_30_days},
+    )
+    vip = await _segment(client, tenant, name="VIP", kind="dynamic", filter=VIP)
+    while await _worker(app).run_once():
+        pass
+    assert await _members(client, tenant, recent["id"]) == {buyer["id"]}
+    assert await _members(client, tenant, vip["id"]) == {buyer["id"]}
+    filled = (await client.get(f"/v1/segments/{vip['id']}", headers=tenant.headers)).json()
+
+    # The order ages past 30 days and the tag goes, both with no event, as only time (or a
+    # value kept elsewhere) changes things. The sweep catches what drifts; the VIP filter is
+    # followed change by change, so the sweep only keeps its size.
+    forty_days_ago = datetime.now(UTC) - timedelta(days=40)
+    async with _worker(app).sessions() as session, session.begin():
+        await session.execute(
+            update(Order).where(Order.order_id == "ord-recent").values(occurred_at=forty_days_ago)
+        )
+        await session.execute(
+            update(Customer)
+            .where(Customer.id == UUID(buyer["id"]))
+            .values(tags=[], first_order_at=forty_days_ago, last_order_at=forty_days_ago)
+        )
+    sweeper = SegmentWorker(_worker(app).sessions, sweep_every=timedelta(0))
+    swept: list[dict[str, Any]] = []
+    for _ in range(100):  # the other tests' segments share the database, oldest swept first
+        await sweeper.run_once()
+        swept = [
+            (await client.get(f"/v1/segments/{segment['id']}", headers=tenant.headers)).json()
+            for segment in (recent, vip)
+        ]
+        if all(segment["computed_at"] > filled["computed_at"] for segment in swept):
+            break
+
+    assert all(segment["computed_at"] > filled["computed_at"] for segment in swept)
+    assert await _members(client, tenant, recent["id"]) == set()
+    assert await _members(client, tenant, vip["id"]) == {buyer["id"]}
+    assert await _segment_events(client, tenant, 1) == [
+        ("segment.exited", recent["id"], buyer["id"])
+    ]
+    assert [segment["member_count"] for segment in swept] == [0, 1]

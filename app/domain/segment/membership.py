@@ -3,9 +3,9 @@
 Three paths lead here. A unit of work that changed customers re-evaluates, before it commits,
 the segments those changes can affect, for those customers alone. The worker fills a new segment
 (silently: nobody entered because something happened), recomputes one whose filter changed
-(announcing the difference), and sweeps every dynamic segment now and then (a customer silently
-leaves "bought within 30 days" as time passes). Static segments change by API. All of them end
-in `apply`, where the membership rows decide what really changed.
+(announcing the difference), and sweeps the dynamic segments that drift now and then (a
+customer silently leaves "bought within 30 days" as time passes). Static segments change by API.
+All of them end in `apply`, where the membership rows decide what really changed.
 """
 
 from collections import defaultdict
@@ -42,6 +42,20 @@ COMPILED_KEPT = 4096
 _COMPILED: dict[tuple[Hashable, ...], ColumnElement[bool]] = {}
 SEGMENTS = "segments"
 _BEHAVIOURS = frozenset(EVERYTHING - {CUSTOMER})
+_RELATIVE_OPS = frozenset({"within_last", "not_within_last"})
+# Values that change with no event touching the customer: scores the insights worker
+# recomputes, the company's fields, other segments' members (swept themselves), and custom
+# fields, whose definitions may change.
+_KEPT_ELSEWHERE = frozenset(
+    {
+        SEGMENTS,
+        "metrics.churn_risk",
+        "metrics.predicted_ltv",
+        "metrics.probability_alive",
+        "metrics.insights_computed_at",
+    }
+)
+_KEPT_ELSEWHERE_PREFIXES = ("metrics.rfm.", "company.", "attributes.")
 
 
 def depends_on(raw_filter: Any) -> list[str]:
@@ -63,6 +77,27 @@ def depends_on(raw_filter: Any) -> list[str]:
 
     walk(raw_filter)
     return sorted(found)
+
+
+def drifts(raw_filter: Any) -> bool:
+    """Whether the filter's matches can change while no event touches the customer: a period
+    relative to now (time passes), or a value kept elsewhere. Only the periodic sweep catches
+    those; every other filter is followed live, change by change, and the sweep passes it by."""
+
+    def walk(node: Any) -> bool:
+        if not isinstance(node, dict):
+            return False
+        if node.get("op") in _RELATIVE_OPS:
+            return True
+        name = node.get("field")
+        if isinstance(name, str) and (
+            name in _KEPT_ELSEWHERE or name.startswith(_KEPT_ELSEWHERE_PREFIXES)
+        ):
+            return True
+        children = [*node.get("all", []), *node.get("any", []), node.get("not"), node.get("where")]
+        return any(walk(child) for child in children)
+
+    return walk(raw_filter)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,6 @@
-"""The segment worker: fills segments whose filter is new, sweeps the others now and then
-(time passing moves customers out of "bought within 30 days"), and keeps the daily sizes. It
+"""The segment worker: fills segments whose filter is new, sweeps those that drift now and then
+(time passing moves customers out of "bought within 30 days"; see `drifts`), and keeps the
+daily sizes of all. It
 sweeps each workspace's tiers and scores the same way: at once when their rules changed, and
 every `sweep_every` after ("spent in the last 12 months" drops, points decay).
 
@@ -21,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.core.clock import utcnow
 from app.core.context import Actor, Context
 from app.domain.segment.entities import Segment, StandingSettings
-from app.domain.segment.membership import Membership
+from app.domain.segment.membership import Membership, drifts
 from app.domain.segment.repository import (
+    COMPUTING,
     STATIC,
     MemberRepository,
     SegmentRepository,
@@ -139,7 +141,9 @@ class SegmentWorker:
             segment = await SegmentRepository(session, workspace_id).get(segment_id)
             if segment is None or segment.version != version:
                 return  # deleted, or a newer filter: its own round follows
-            if segment.kind != STATIC:
+            # A ready segment that cannot drift is in line already: only its size is kept.
+            followed = segment.status != COMPUTING and not drifts(segment.filter)
+            if segment.kind != STATIC and not followed:
                 membership = Membership(session, Context(workspace_id, Actor.system()))
                 await membership.recompute(segment, announce=segment.computed_at is not None)
         await self._finish(workspace_id, segment_id, version)
