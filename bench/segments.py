@@ -12,7 +12,9 @@ here are deleted again at the end), defines `--segments` dynamic segments with v
   customer does before it commits (p50 and p99 over `--samples` random customers), against the
   same session reading that customer by primary key (the baseline);
 - fill and sweep: the worker filling every new segment (silently), then sweeping all of them
-  again as it does periodically (re-evaluating each over all customers), in seconds.
+  again as it does periodically, in seconds: a segment whose filter can drift (a period
+  relative to now; 3 of the 5 kinds here) is re-evaluated over all customers, the others are
+  followed live and only get their size kept.
 
 Targets (the segments issue, at 1,000,000 customers and 5,000,000 orders): preview under 1 s p50;
 follow under 20 ms p50 with 50 segments; a full sweep of 50 segments under 2 minutes.
@@ -35,7 +37,7 @@ from app.db.session import Database, create_database
 from app.domain.access.service import WorkspaceService
 from app.domain.customer.entities import Customer
 from app.domain.outbox.touches import EVERYTHING
-from app.domain.segment.membership import Membership
+from app.domain.segment.membership import Membership, drifts
 from app.domain.segment.schemas import SegmentCreate, SegmentKind
 from app.domain.segment.service import SegmentService
 from app.domain.segment.worker import SegmentWorker
@@ -157,6 +159,7 @@ async def measure_membership(
     while swept < segments:
         swept += await sweeper.run_once()
     sweep = time.perf_counter() - started
+    drifting = sum(drifts(raw) for raw in segment_filters(segments))
 
     async with database.reader() as session:
         ids = list(
@@ -187,7 +190,8 @@ async def measure_membership(
     )
     print(
         f"  first filling of every segment (silent): {fill:.1f} s; "
-        f"full sweep: {sweep:.1f} s ({sweep / segments:.2f} s per segment); "
+        f"full sweep: {sweep:.1f} s ({drifting} of {segments} segments drift and were "
+        f"re-evaluated, {sweep / max(drifting, 1):.2f} s each); "
         f"target < {TARGET_SWEEP_SECONDS:.0f} s: "
         f"{'met' if sweep < TARGET_SWEEP_SECONDS else 'MISSED'}"
     )
