@@ -51,9 +51,15 @@ _COMPANY_FIELDS: Mapping[str, tuple[str, Kind]] = {
 }
 
 
-def has_identity(kind: str, value: str | None = None) -> ColumnElement[bool]:
-    """The customer has an identity of `kind` (with this `value`, when given)."""
+def has_identity(
+    kind: str, value: str | None = None, *, source: str | None = None
+) -> ColumnElement[bool]:
+    """The customer has an identity of `kind` (with this `value` and `source`, when given):
+    answered from the identity index, where the same test on the customer's columns would
+    read every customer of the workspace."""
     conditions = [CustomerIdentity.value == value] if value is not None else []
+    if source is not None:
+        conditions.append(CustomerIdentity.source == source)
     return exists(
         select(CustomerIdentity.value).where(
             CustomerIdentity.workspace_id == Customer.workspace_id,

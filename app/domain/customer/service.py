@@ -34,6 +34,7 @@ from app.domain.customer.entities import Customer, FieldDefinition
 from app.domain.customer.filters import attribute_sorts, customer_fields, has_identity
 from app.domain.customer.identity import (
     EMAIL,
+    EXTERNAL,
     IdentityKey,
     display_name,
     email_key,
@@ -256,7 +257,7 @@ class CustomerService:
             stmt = stmt.where(has_identity(EMAIL, query.email.casefold()))
         if query.external_id is not None:
             source, value = query.external_id
-            stmt = stmt.where(Customer.external_ids[source].as_string() == value)
+            stmt = stmt.where(has_identity(EXTERNAL, value, source=source))
         if query.created_after is not None:
             stmt = stmt.where(Customer.created_at >= query.created_after)
         if query.created_before is not None:
