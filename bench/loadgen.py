@@ -212,6 +212,8 @@ class _Connection(asyncio.Protocol):
         elif not self.tally.stopping:
             # The run goes on with one connection fewer, so the figures need a loud mark.
             self.tally.error(f"connection closed by the server: {exc!r}")
+        if self in self.tally.idle:
+            self.tally.idle.remove(self)  # nothing more goes out on it
         if not self.closed.done():
             self.closed.set_result(None)
 

@@ -81,6 +81,9 @@ def running_server(
         "--workers",
         str(workers),
         "--no-access-log",
+        # The load generator keeps its connections open across a window's quiet moments.
+        "--timeout-keep-alive",
+        "300",
         "--log-level",
         "warning",
     ]
