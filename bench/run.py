@@ -296,7 +296,7 @@ def _bench_database(
         fixture = prepare(database, url, customers=args.customers, progress=_progress, needs=needs)
         loads.append(fixture)
         _progress(_load_summary(fixture))
-        for workers in args.workers:
+        for turn, workers in enumerate(args.workers):
             with (
                 running_server(
                     OURS, APPS[OURS], database_url=url, workers=workers, log_dir=workdir
@@ -305,17 +305,18 @@ def _bench_database(
                     BARE, APPS[BARE], database_url=url, workers=workers, log_dir=workdir
                 ) as bare,
             ):
-                checked = verify_through_api(
-                    ours.port,
-                    fixture.api_key,
-                    fixture.load.samples,
-                    fixture.list_cursors,
-                    with_orders=fixture.orders is not None,
-                )
-                _progress(
-                    f"{database}: {checked} reads of {len(fixture.load.samples)} loaded customers "
-                    "through the API agree with what was generated"
-                )
+                if turn == 0:  # later turns find what the write scenarios changed
+                    checked = verify_through_api(
+                        ours.port,
+                        fixture.api_key,
+                        fixture.load.samples,
+                        fixture.list_cursors,
+                        with_orders=fixture.orders is not None,
+                    )
+                    _progress(
+                        f"{database}: {checked} reads of {len(fixture.load.samples)} loaded "
+                        "customers through the API agree with what was generated"
+                    )
                 for scenario in scenarios:
                     comparisons.append(_compare(scenario, fixture, workers, ours, bare, args))
     return comparisons

@@ -1,11 +1,13 @@
 """Engines and session factories for SQLite (embedded default) and PostgreSQL (production)."""
 
 import asyncio
+import fcntl
+import os
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -26,14 +28,54 @@ SQLITE_PRAGMAS = (
 
 
 WRITE_LOCK = "kokyaku.write_lock"
+WRITER_FILE_LOCK = "kokyaku.writer_file_lock"
+
+
+class WriterFileLock:
+    """The right to write a SQLite database, shared by every process that opens it.
+
+    A kernel lock (flock) on a file beside the database: a process waiting for it is woken the
+    moment the holder lets go, where SQLite's busy handler would poll, sleeping up to 100 ms
+    between tries. The wait happens in a thread, so the event loop goes on meanwhile. It only
+    decides who goes next: SQLite's own lock still guards the data, and takes over alone where
+    the lock file cannot be made (a read-only directory).
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._unavailable = False
+
+    async def acquire(self) -> None:
+        if self._unavailable:
+            return
+        if self._fd is None:
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError:
+                self._unavailable = True
+                return
+        fd = self._fd
+        waiting = asyncio.get_running_loop().run_in_executor(None, fcntl.flock, fd, fcntl.LOCK_EX)
+        try:
+            await asyncio.shield(waiting)
+        except asyncio.CancelledError:
+            # The thread gets the lock in the end: it is given back as soon as it does.
+            waiting.add_done_callback(lambda _: fcntl.flock(fd, fcntl.LOCK_UN))
+            raise
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
 
 
 class SerializedSession(AsyncSession):
-    """A SQLite write session that waits its turn in this process before it starts.
+    """A SQLite write session that waits its turn before it starts.
 
-    SQLite has one writer at a time. Writers of one process queue on an asyncio lock instead of
-    all polling the database lock, whose busy handler sleeps up to 100 ms between tries and
-    would cut throughput to a few writes a second under concurrency.
+    SQLite has one writer at a time. Writers of one process queue on an asyncio lock, and the
+    processes on one database on a `WriterFileLock`, instead of all polling the database lock,
+    whose busy handler sleeps up to 100 ms between tries and would cut throughput to a few
+    writes a second under concurrency.
     """
 
     _holds_lock = False
@@ -41,6 +83,13 @@ class SerializedSession(AsyncSession):
     async def __aenter__(self) -> "SerializedSession":
         lock: asyncio.Lock = self.info[WRITE_LOCK]
         await lock.acquire()
+        file_lock: WriterFileLock | None = self.info.get(WRITER_FILE_LOCK)
+        if file_lock is not None:
+            try:
+                await file_lock.acquire()
+            except BaseException:
+                lock.release()
+                raise
         self._holds_lock = True
         return self
 
@@ -50,6 +99,9 @@ class SerializedSession(AsyncSession):
         finally:
             if self._holds_lock:
                 self._holds_lock = False
+                file_lock: WriterFileLock | None = self.info.get(WRITER_FILE_LOCK)
+                if file_lock is not None:
+                    file_lock.release()
                 self.info[WRITE_LOCK].release()
 
 
@@ -130,7 +182,7 @@ def create_database(settings: Settings, *, pooled: bool = True) -> Database:
         # next checkout after the failed request answers 503.
         engine = write_engine.execution_options(isolation_level="AUTOCOMMIT")
     serialized: dict[str, Any] = (
-        {"class_": SerializedSession, "info": {WRITE_LOCK: asyncio.Lock()}}
+        {"class_": SerializedSession, "info": _writer_locks(url)}
         if url.startswith("sqlite")
         else {}
     )
@@ -140,3 +192,13 @@ def create_database(settings: Settings, *, pooled: bool = True) -> Database:
         reader=async_sessionmaker(engine, expire_on_commit=False),
         writer=async_sessionmaker(write_engine, expire_on_commit=False, **serialized),
     )
+
+
+def _writer_locks(url: str) -> dict[str, Any]:
+    """The locks a SQLite writer takes: this process's, and the file lock of a database file
+    (an in-memory database belongs to one process)."""
+    locks: dict[str, Any] = {WRITE_LOCK: asyncio.Lock()}
+    path = make_url(url).database
+    if path and path != ":memory:" and not path.startswith("file:"):
+        locks[WRITER_FILE_LOCK] = WriterFileLock(f"{path}.writer-lock")
+    return locks
