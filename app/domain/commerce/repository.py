@@ -246,13 +246,18 @@ class MetricsRepository:
     async def category_quantities(
         self, customer_ids: Collection[UUID]
     ) -> list[tuple[UUID, str, int]]:
+        """Quantities bought per customer and category. The customers' orders lead and their
+        lines follow (an outer join, which SQLite does not reorder, and no condition on the
+        lines): with an inner join SQLite starts from the workspace's lines by category, all
+        of them, for one customer's order."""
         stmt = (
             select(
                 Order.customer_id,
                 OrderLine.category,
                 func.sum(OrderLine.quantity - OrderLine.refunded_quantity),
             )
-            .join(
+            .select_from(Order)
+            .outerjoin(
                 OrderLine,
                 (OrderLine.workspace_id == Order.workspace_id) & (OrderLine.order_id == Order.id),
             )
@@ -260,11 +265,14 @@ class MetricsRepository:
                 Order.workspace_id == self.workspace_id,
                 Order.customer_id.in_(customer_ids),
                 Order.status.in_(COUNTED_STATUSES),
-                OrderLine.category.is_not(None),
             )
             .group_by(Order.customer_id, OrderLine.category)
         )
-        return [tuple(row) for row in (await self.session.execute(stmt)).all()]
+        return [
+            (customer_id, category, quantity)
+            for customer_id, category, quantity in (await self.session.execute(stmt)).all()
+            if category is not None
+        ]
 
     async def store(self, rows: Sequence[dict[str, Any]]) -> None:
         """Writes metrics columns of customers; not a change of the record, so no new version."""
