@@ -110,16 +110,18 @@ def WriteUnit(scope: Scope) -> Any:  # noqa: N802
     return Depends(_writing(scope), scope="function")
 
 
+LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")]
+CursorQuery = Annotated[
+    str | None, Query(max_length=1000, description="`next_cursor` of the previous page")
+]
+
+
 def page_params(default_sort: str = "created_at") -> Callable[..., Awaitable[PageRequest]]:
     """Reads `limit`, `cursor` and `sort` (default `default_sort`) from the query string."""
 
     async def page_request(
-        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = (
-            DEFAULT_LIMIT
-        ),
-        cursor: Annotated[
-            str | None, Query(max_length=1000, description="`next_cursor` of the previous page")
-        ] = None,
+        limit: LimitQuery = DEFAULT_LIMIT,
+        cursor: CursorQuery = None,
         sort: Annotated[
             str,
             Query(
@@ -135,7 +137,15 @@ def page_params(default_sort: str = "created_at") -> Callable[..., Awaitable[Pag
     return page_request
 
 
+async def _page_in_fixed_order(
+    limit: LimitQuery = DEFAULT_LIMIT, cursor: CursorQuery = None
+) -> PageRequest:
+    return PageRequest(limit=limit, cursor=cursor)
+
+
 PageDep = Annotated[PageRequest, Depends(page_params())]
+# A list in an order of its own (a timeline: newest first): `limit` and `cursor`, no `sort`.
+FixedOrderPageDep = Annotated[PageRequest, Depends(_page_in_fixed_order)]
 
 
 async def expected_versions(

@@ -5,14 +5,13 @@ from uuid import UUID
 
 from fastapi import Query, Request, Response, status
 
-from app.api.deps import IfMatchDep, PageDep, ReadUnit, Unit, WriteUnit
+from app.api.deps import FixedOrderPageDep, IfMatchDep, PageDep, ReadUnit, Unit, WriteUnit
 from app.api.errors import problem_responses
 from app.api.responses import created_at_location, list_response, set_etag
 from app.api.v1.routing import resource_router
 from app.api.v1.schemas.common import ListResponse
 from app.api.v1.schemas.search import SearchRequest
 from app.api.v1.schemas.timeline import Timeline, timeline_response
-from app.db.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from app.domain.access.scopes import Scope
 from app.domain.company.schemas import Company, CompanyCreate, CompanyUpdate
 from app.domain.company.service import CompanyQuery, CompanyService
@@ -132,8 +131,7 @@ async def company_timeline(
     company_id: UUID,
     request: Request,
     response: Response,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    page_request: FixedOrderPageDep,
     kind: Annotated[
         str | None,
         Query(
@@ -147,6 +145,6 @@ async def company_timeline(
     one list with one cursor."""
     kinds = {EntryKind(value) for value in kind.split(",")} if kind else set()
     page = await TimelineService(unit.session, unit.context).company_page(
-        company_id, PageRequest(limit=limit, cursor=cursor), kinds
+        company_id, page_request, kinds
     )
     return timeline_response(request, response, page)

@@ -7,7 +7,7 @@ from uuid import UUID
 from fastapi import Query, Request, Response, status
 from pydantic import BaseModel
 
-from app.api.deps import IfMatchDep, PageDep, ReadUnit, Unit, WriteUnit
+from app.api.deps import FixedOrderPageDep, IfMatchDep, PageDep, ReadUnit, Unit, WriteUnit
 from app.api.errors import problem_body, problem_responses
 from app.api.responses import created_at_location, list_response, set_etag
 from app.api.v1.routing import resource_router
@@ -20,7 +20,7 @@ from app.api.v1.schemas.search import (
 )
 from app.api.v1.schemas.timeline import Timeline, timeline_response
 from app.core.errors import ValidationFailed
-from app.db.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest
+from app.db.pagination import Page
 from app.domain.access.scopes import Scope
 from app.domain.commerce.schemas import Order
 from app.domain.commerce.service import IngestService, OrderQuery
@@ -284,8 +284,7 @@ async def customer_timeline(
     customer_id: UUID,
     request: Request,
     response: Response,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    page_request: FixedOrderPageDep,
     kind: Annotated[
         str | None,
         Query(
@@ -301,9 +300,7 @@ async def customer_timeline(
     stage moves, segments entered and left, and the record's own changes, in one list with one
     cursor (also those of customers merged in)."""
     kinds = {EntryKind(value) for value in kind.split(",")} if kind else set()
-    page = await TimelineService(unit.session, unit.context).page(
-        customer_id, PageRequest(limit=limit, cursor=cursor), kinds
-    )
+    page = await TimelineService(unit.session, unit.context).page(customer_id, page_request, kinds)
     return timeline_response(request, response, page)
 
 
