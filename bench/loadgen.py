@@ -94,7 +94,9 @@ class _Tally:
     max_requests: int
     open_loop: bool = False
     # Open loop: connections waiting for a request, and due times waiting for a connection.
-    idle: list["_Connection"] = field(default_factory=list)
+    # First in, first out: every connection takes its turn, so none sits idle long enough for
+    # the server's keep-alive timeout to close it.
+    idle: deque["_Connection"] = field(default_factory=deque)
     due: deque[float] = field(default_factory=deque)
     measuring: bool = False
     stopping: bool = False
@@ -322,7 +324,7 @@ async def _arrive(tally: _Tally, rate: float) -> None:
             tally.due.append(started + number * interval)
             number += 1
         while tally.due and tally.idle:
-            tally.idle.pop().write(tally.due.popleft())
+            tally.idle.popleft().write(tally.due.popleft())
         await asyncio.sleep(max(0.0, started + number * interval - time.perf_counter()))
     tally.due.clear()  # never sent: not part of the measurement
     for connection in tally.idle:
