@@ -106,6 +106,21 @@ async def test_an_order_creates_its_customer_once_and_updates_metrics(
     }
 
 
+async def test_lines_without_a_category_never_make_the_favourite_category(
+    client: AsyncClient, tenant: Tenant
+) -> None:
+    first = await post(client, tenant, order_event("e-cat-1", "c-1"))  # 2 x tea
+    assert first.status_code == 201, first.text
+    lines = [
+        {"sku": "GIFT-BOX", "quantity": 5, "unit_price": 100},  # uncategorised, the most bought
+        {"sku": "SWT-11", "category": "sweets", "quantity": 3, "unit_price": 1600},
+    ]
+    second = await post(client, tenant, order_event("e-cat-2", "c-2", lines=lines))
+    assert second.status_code == 201, second.text
+    metrics = await metrics_of(client, tenant, first.json()["customer_id"])
+    assert metrics["favourite_category"] == "sweets"
+
+
 async def test_an_existing_customer_is_found_by_email_or_phone(
     client: AsyncClient, tenant: Tenant
 ) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.util import await_only
 from app.domain.outbox.touches import CUSTOMER, Touched, forget_touched, take_touched
 from app.domain.segment.membership import Membership
 from app.domain.segment.standing import Standing
-from app.domain.segment.standing_repository import followers
+from app.domain.segment.standing_repository import FollowerRepository
 
 
 def _follow_before_commit(session: Session) -> None:
@@ -32,7 +32,7 @@ def _follow_before_commit(session: Session) -> None:
 
 
 async def _follow(session: AsyncSession, entry: Touched) -> None:
-    defined = await followers(session, entry.context.workspace_id)
+    defined = await FollowerRepository(session, entry.context.workspace_id).defined()
     customers = {customer_id: set(kinds) for customer_id, kinds in entry.customers.items()}
     if defined.tiers or defined.scoring_rules:
         for customer_id in await Standing(session, entry.context).follow(customers):

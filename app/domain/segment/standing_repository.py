@@ -46,11 +46,18 @@ class Followers:
     dynamic_segments: bool
 
 
-async def followers(session: AsyncSession, workspace_id: UUID) -> Followers:
-    """What of tiers, scoring rules and dynamic segments the workspace has, in one query: a
-    shop with none of them pays one query per change instead of loading each kind."""
-    row = (await session.execute(_DEFINED, {"workspace_id": workspace_id})).one()
-    return Followers(tiers=row[0], scoring_rules=row[1], dynamic_segments=row[2])
+class FollowerRepository:
+    """Which definitions of the workspace follow customer changes."""
+
+    def __init__(self, session: AsyncSession, workspace_id: UUID) -> None:
+        self.session = session
+        self.workspace_id = workspace_id
+
+    async def defined(self) -> Followers:
+        """What of tiers, scoring rules and dynamic segments the workspace has, in one query:
+        a shop with none of them pays one query per change instead of loading each kind."""
+        row = (await self.session.execute(_DEFINED, {"workspace_id": self.workspace_id})).one()
+        return Followers(tiers=row[0], scoring_rules=row[1], dynamic_segments=row[2])
 
 
 class TierRepository(WorkspaceRepository[Tier]):

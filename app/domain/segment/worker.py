@@ -1,8 +1,8 @@
 """The segment worker: fills segments whose filter is new, sweeps those that drift now and then
 (time passing moves customers out of "bought within 30 days"; see `drifts`), and keeps the
-daily sizes of all. It
-sweeps each workspace's tiers and scores the same way: at once when their rules changed, and
-every `sweep_every` after ("spent in the last 12 months" drops, points decay).
+daily sizes of all. It sweeps each workspace's tiers and scores the same way: at once when their
+rules changed, and every `sweep_every` after ("spent in the last 12 months" drops, points
+decay).
 
 A recomputation is one unit of work of two set-based statements (see `Membership.recompute`);
 a worker that dies mid-way leaves the segment `computing`, and another takes it once the lease
