@@ -104,12 +104,17 @@ async def test_a_batch_cut_off_by_kill_9_is_all_or_nothing_and_its_retry_applies
             await asyncio.sleep(delay)
             server.send_signal(signal.SIGKILL)
             server.wait(10)
-            with pytest.raises(httpx.TransportError):
-                await sending
+            [outcome] = await asyncio.gather(sending, return_exceptions=True)
     finally:
         if server.poll() is None:
             server.kill()
-    assert await _orders(client, tenant, run) in (0, BATCH)
+    if isinstance(outcome, httpx.Response):
+        # A fast machine answered before the kill: then the whole batch is in.
+        assert outcome.status_code == 200, outcome.text
+        assert await _orders(client, tenant, run) == BATCH
+    else:
+        assert isinstance(outcome, httpx.TransportError), outcome
+        assert await _orders(client, tenant, run) in (0, BATCH)
 
     retried = await client.post("/v1/events/batch", json={"items": events}, headers=tenant.headers)
     assert retried.status_code == 200, retried.text
