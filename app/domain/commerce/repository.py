@@ -2,6 +2,7 @@
 
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any, ClassVar, cast
 from uuid import UUID
 
@@ -10,7 +11,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from app.db.bulk import insert_rows, update_rows
 from app.db.dialect import insert_new, json_without_key
-from app.db.repository import WorkspaceRepository
+from app.db.repository import WORKSPACE, WorkspaceRepository, many
 from app.domain.commerce.entities import InboundEvent, Order, OrderLine
 from app.domain.customer.entities import Customer
 
@@ -18,6 +19,114 @@ WAITING = "waiting"
 FAILED = "failed"
 # Orders that count in a customer's figures.
 COUNTED_STATUSES = ("completed", "partially_refunded")
+
+# Statements of the event path, built once (see WORKSPACE).
+_CUSTOMER_IDS = many("customer_ids")
+_ORDERS_BY_SHOP_ID = select(Order).where(
+    Order.workspace_id == WORKSPACE, Order.order_id.in_(many("shop_ids"))
+)
+_EVENTS_BY_ID = select(InboundEvent).where(
+    InboundEvent.workspace_id == WORKSPACE, InboundEvent.event_id.in_(many("event_ids"))
+)
+_WAITING_FOR_ORDERS = (
+    select(InboundEvent)
+    .where(
+        InboundEvent.workspace_id == WORKSPACE,
+        InboundEvent.status == WAITING,
+        InboundEvent.order_ref.in_(many("order_refs")),
+    )
+    .order_by(InboundEvent.occurred_at, InboundEvent.received_at)
+)
+_COUNTED_ORDERS_OF_CUSTOMERS = (
+    Order.workspace_id == WORKSPACE,
+    Order.customer_id.in_(_CUSTOMER_IDS),
+    Order.status.in_(COUNTED_STATUSES),
+)
+_LOCK_CUSTOMERS = (
+    select(Customer.id)
+    .where(Customer.workspace_id == WORKSPACE, Customer.id.in_(_CUSTOMER_IDS))
+    .order_by(Customer.id)
+    .with_for_update()
+)
+_ORDER_FIGURES = (
+    select(
+        Order.customer_id,
+        Order.currency,
+        Order.channel,
+        func.count(),
+        func.sum(Order.total - Order.refunded_total),
+        func.min(Order.occurred_at),
+        func.max(Order.occurred_at),
+    )
+    .where(*_COUNTED_ORDERS_OF_CUSTOMERS)
+    .group_by(Order.customer_id, Order.currency, Order.channel)
+)
+# The customers' orders lead and their lines follow (an outer join, which SQLite does not
+# reorder, and no condition on the lines): with an inner join SQLite starts from the
+# workspace's lines by category, all of them, for one customer's order.
+_CATEGORY_QUANTITIES = (
+    select(
+        Order.customer_id,
+        OrderLine.category,
+        func.sum(OrderLine.quantity - OrderLine.refunded_quantity),
+    )
+    .select_from(Order)
+    .outerjoin(
+        OrderLine,
+        (OrderLine.workspace_id == Order.workspace_id) & (OrderLine.order_id == Order.id),
+    )
+    .where(*_COUNTED_ORDERS_OF_CUSTOMERS)
+    .group_by(Order.customer_id, OrderLine.category)
+)
+
+
+def _store_neighbours() -> Any:
+    in_time = (Order.occurred_at, Order.id)
+    neighbours = (
+        select(
+            Order.id.label("id"),
+            Order.customer_previous_at.label("stored_previous_at"),
+            Order.customer_next_at.label("stored_next_at"),
+            func.lag(Order.occurred_at)
+            .over(partition_by=Order.customer_id, order_by=in_time)
+            .label("previous_at"),
+            func.lead(Order.occurred_at)
+            .over(partition_by=Order.customer_id, order_by=in_time)
+            .label("next_at"),
+        )
+        .where(*_COUNTED_ORDERS_OF_CUSTOMERS)
+        .subquery()
+    )
+    # Compared here, on the rows the window read, so unchanged orders are not looked up again.
+    changed = (
+        select(neighbours)
+        .where(
+            or_(
+                neighbours.c.stored_previous_at.is_distinct_from(neighbours.c.previous_at),
+                neighbours.c.stored_next_at.is_distinct_from(neighbours.c.next_at),
+            )
+        )
+        .subquery()
+    )
+    return (
+        update(Order)
+        .where(Order.workspace_id == WORKSPACE, Order.id == changed.c.id)
+        .values(
+            customer_previous_at=changed.c.previous_at,
+            customer_next_at=changed.c.next_at,
+            # Derived, not a change of the order: its version and times stay.
+            updated_at=Order.updated_at,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+_STORE_NEIGHBOURS = _store_neighbours()
+
+
+@cache
+def _claim(dialect: str) -> Any:
+    return insert_new(InboundEvent, dialect).returning(InboundEvent.event_id)
 
 
 class OrderRepository(WorkspaceRepository[Order]):
@@ -31,8 +140,10 @@ class OrderRepository(WorkspaceRepository[Order]):
     async def by_shop_ids(self, shop_ids: Collection[str]) -> dict[str, Order]:
         if not shop_ids:
             return {}
-        stmt = self.select().where(Order.order_id.in_(shop_ids))
-        return {order.order_id: order for order in (await self.session.execute(stmt)).scalars()}
+        result = await self.session.execute(
+            _ORDERS_BY_SHOP_ID, {"workspace": self.workspace_id, "shop_ids": list(shop_ids)}
+        )
+        return {order.order_id: order for order in result.scalars()}
 
     async def add_lines(self, rows: Sequence[dict[str, Any]]) -> None:
         await insert_rows(
@@ -77,33 +188,27 @@ class InboundEventRepository:
         """Inserts the events whose ids are new; returns those ids. The others were seen."""
         if not rows:
             return set()
-        stmt = insert_new(InboundEvent, self.dialect).returning(InboundEvent.event_id)
         values = [{"workspace_id": self.workspace_id, **row} for row in rows]
-        result = await self.session.execute(stmt, values)
+        result = await self.session.execute(_claim(self.dialect), values)
         return set(result.scalars())
 
     async def seen(self, event_ids: Collection[str]) -> dict[str, InboundEvent]:
         if not event_ids:
             return {}
-        stmt = select(InboundEvent).where(
-            InboundEvent.workspace_id == self.workspace_id, InboundEvent.event_id.in_(event_ids)
+        result = await self.session.execute(
+            _EVENTS_BY_ID, {"workspace": self.workspace_id, "event_ids": list(event_ids)}
         )
-        return {event.event_id: event for event in (await self.session.execute(stmt)).scalars()}
+        return {event.event_id: event for event in result.scalars()}
 
     async def waiting_for(self, order_refs: Collection[str]) -> list[InboundEvent]:
         """Refunds and cancellations that arrived before their order, oldest first."""
         if not order_refs:
             return []
-        stmt = (
-            select(InboundEvent)
-            .where(
-                InboundEvent.workspace_id == self.workspace_id,
-                InboundEvent.status == WAITING,
-                InboundEvent.order_ref.in_(order_refs),
-            )
-            .order_by(InboundEvent.occurred_at, InboundEvent.received_at)
+        result = await self.session.execute(
+            _WAITING_FOR_ORDERS,
+            {"workspace": self.workspace_id, "order_refs": list(order_refs)},
         )
-        return list((await self.session.execute(stmt)).scalars())
+        return list(result.scalars())
 
     async def record_outcomes(self, rows: Sequence[dict[str, Any]]) -> None:
         """Sets status, customer and order of claimed events, in one statement."""
@@ -162,115 +267,36 @@ class MetricsRepository:
         self.session = session
         self.workspace_id = workspace_id
 
+    def _of(self, customer_ids: Collection[UUID]) -> dict[str, Any]:
+        return {"workspace": self.workspace_id, "customer_ids": list(customer_ids)}
+
     async def lock(self, customer_ids: Collection[UUID]) -> None:
         """Waits for other transactions changing these customers' figures, in a fixed order so
         that two of them never wait for each other. SQLite runs one writer at a time anyway."""
         if self.session.bind is not None and self.session.bind.dialect.name == "postgresql":
-            await self.session.execute(
-                select(Customer.id)
-                .where(Customer.workspace_id == self.workspace_id, Customer.id.in_(customer_ids))
-                .order_by(Customer.id)
-                .with_for_update()
-            )
+            await self.session.execute(_LOCK_CUSTOMERS, self._of(customer_ids))
 
     async def order_figures(
         self, customer_ids: Collection[UUID]
     ) -> list[tuple[UUID, str, str, int, int, datetime, datetime]]:
         """(customer, currency, channel, orders, net spent, first, last) per customer, currency
         and channel: one query serves the figures by currency and the counts by channel."""
-        stmt = (
-            select(
-                Order.customer_id,
-                Order.currency,
-                Order.channel,
-                func.count(),
-                func.sum(Order.total - Order.refunded_total),
-                func.min(Order.occurred_at),
-                func.max(Order.occurred_at),
-            )
-            .where(
-                Order.workspace_id == self.workspace_id,
-                Order.customer_id.in_(customer_ids),
-                Order.status.in_(COUNTED_STATUSES),
-            )
-            .group_by(Order.customer_id, Order.currency, Order.channel)
-        )
-        return [tuple(row) for row in (await self.session.execute(stmt)).all()]
+        result = await self.session.execute(_ORDER_FIGURES, self._of(customer_ids))
+        return [tuple(row) for row in result.all()]
 
     async def store_neighbours(self, customer_ids: Collection[UUID]) -> None:
         """Sets each counted order's `customer_previous_at` and `customer_next_at` from these
         customers' counted orders; only the rows whose neighbours changed are written."""
-        in_time = (Order.occurred_at, Order.id)
-        neighbours = (
-            select(
-                Order.id.label("id"),
-                Order.customer_previous_at.label("stored_previous_at"),
-                Order.customer_next_at.label("stored_next_at"),
-                func.lag(Order.occurred_at)
-                .over(partition_by=Order.customer_id, order_by=in_time)
-                .label("previous_at"),
-                func.lead(Order.occurred_at)
-                .over(partition_by=Order.customer_id, order_by=in_time)
-                .label("next_at"),
-            )
-            .where(
-                Order.workspace_id == self.workspace_id,
-                Order.customer_id.in_(customer_ids),
-                Order.status.in_(COUNTED_STATUSES),
-            )
-            .subquery()
-        )
-        # Compared here, on the rows the window read, so unchanged orders are not looked up again.
-        changed = (
-            select(neighbours)
-            .where(
-                or_(
-                    neighbours.c.stored_previous_at.is_distinct_from(neighbours.c.previous_at),
-                    neighbours.c.stored_next_at.is_distinct_from(neighbours.c.next_at),
-                )
-            )
-            .subquery()
-        )
-        await self.session.execute(
-            update(Order)
-            .where(Order.workspace_id == self.workspace_id, Order.id == changed.c.id)
-            .values(
-                customer_previous_at=changed.c.previous_at,
-                customer_next_at=changed.c.next_at,
-                # Derived, not a change of the order: its version and times stay.
-                updated_at=Order.updated_at,
-            )
-            .execution_options(synchronize_session=False)
-        )
+        await self.session.execute(_STORE_NEIGHBOURS, self._of(customer_ids))
 
     async def category_quantities(
         self, customer_ids: Collection[UUID]
     ) -> list[tuple[UUID, str, int]]:
-        """Quantities bought per customer and category. The customers' orders lead and their
-        lines follow (an outer join, which SQLite does not reorder, and no condition on the
-        lines): with an inner join SQLite starts from the workspace's lines by category, all
-        of them, for one customer's order."""
-        stmt = (
-            select(
-                Order.customer_id,
-                OrderLine.category,
-                func.sum(OrderLine.quantity - OrderLine.refunded_quantity),
-            )
-            .select_from(Order)
-            .outerjoin(
-                OrderLine,
-                (OrderLine.workspace_id == Order.workspace_id) & (OrderLine.order_id == Order.id),
-            )
-            .where(
-                Order.workspace_id == self.workspace_id,
-                Order.customer_id.in_(customer_ids),
-                Order.status.in_(COUNTED_STATUSES),
-            )
-            .group_by(Order.customer_id, OrderLine.category)
-        )
+        """Quantities bought per customer and category."""
+        result = await self.session.execute(_CATEGORY_QUANTITIES, self._of(customer_ids))
         return [
             (customer_id, category, quantity)
-            for customer_id, category, quantity in (await self.session.execute(stmt)).all()
+            for customer_id, category, quantity in result.all()
             if category is not None
         ]
 

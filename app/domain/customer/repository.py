@@ -2,11 +2,13 @@
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any, ClassVar, cast
 from uuid import UUID
 
 from sqlalchemy import (
     Table,
+    bindparam,
     delete,
     literal_column,
     select,
@@ -18,7 +20,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from app.core.clock import utcnow
 from app.db.bulk import insert_rows, update_rows
-from app.db.repository import WorkspaceRepository
+from app.db.repository import WORKSPACE, WorkspaceRepository, many
 from app.domain.customer.entities import (
     Customer,
     CustomerIdentity,
@@ -53,6 +55,28 @@ _IS_PHONE = CustomerIdentity.kind == literal_column(f"'{PHONE}'")
 _RECORD_COLUMNS = tuple(
     column.key for column in Customer.__table__.columns if column.key not in _NOT_RECORD
 )
+
+
+@lru_cache(maxsize=16)
+def _owners_of_groups(count: int) -> Any:
+    """The owners of identities in `count` groups of one kind and source each (parameters
+    kind_N, source_N and values_N): built once per count, as events name few kinds."""
+    selects = [
+        select(
+            CustomerIdentity.kind,
+            CustomerIdentity.source,
+            CustomerIdentity.value,
+            CustomerIdentity.customer_id,
+        ).where(
+            CustomerIdentity.workspace_id == WORKSPACE,
+            _NOT_PHONE,
+            CustomerIdentity.kind == bindparam(f"kind_{number}"),
+            CustomerIdentity.source == bindparam(f"source_{number}"),
+            CustomerIdentity.value.in_(many(f"values_{number}")),
+        )
+        for number in range(count)
+    ]
+    return selects[0] if count == 1 else union_all(*selects)
 
 
 class CustomerRepository(WorkspaceRepository[Customer]):
@@ -92,23 +116,11 @@ class CustomerRepository(WorkspaceRepository[Customer]):
         # index's condition); SQLite, without statistics, still prefers a walk of the
         # workspace's identities for a long IN list, but looks up a few keys (one event) in
         # the index.
-        selects = [
-            select(
-                CustomerIdentity.kind,
-                CustomerIdentity.source,
-                CustomerIdentity.value,
-                CustomerIdentity.customer_id,
-            ).where(
-                CustomerIdentity.workspace_id == self.workspace_id,
-                _NOT_PHONE,
-                CustomerIdentity.kind == kind,
-                CustomerIdentity.source == source,
-                CustomerIdentity.value.in_(values),
-            )
-            for (kind, source), values in groups.items()
-        ]
-        stmt = selects[0] if len(selects) == 1 else union_all(*selects)
-        rows = (await self.session.execute(stmt)).all()
+        parameters: dict[str, Any] = {"workspace": self.workspace_id}
+        for number, ((kind, source), values) in enumerate(groups.items()):
+            parameters |= {f"kind_{number}": kind, f"source_{number}": source}
+            parameters[f"values_{number}"] = values
+        rows = (await self.session.execute(_owners_of_groups(len(groups)), parameters)).all()
         return {IdentityKey(kind, source, value): owner for kind, source, value, owner in rows}
 
     async def phone_owners(self, phones: Collection[str]) -> dict[str, UUID]:

@@ -11,7 +11,6 @@ from app.core.ids import uuid7
 from app.db.bulk import insert_rows
 from app.db.pagination import Page, PageRequest, apply_page, column_key, make_page
 from app.domain.outbox.entities import DomainEvent
-from app.domain.outbox.notify import mark_events_written
 
 # The oldest transaction that may still add events to this database's outbox: the oldest one
 # running in the statement's snapshot, leaving out those seen running in another database of the
@@ -47,13 +46,11 @@ class DomainEventRepository:
     def add(self, event: DomainEvent) -> None:
         event.workspace_id = self.workspace_id
         self.session.add(event)
-        mark_events_written(self.session.sync_session)
 
     async def insert_many(self, rows: list[dict[str, Any]]) -> None:
         """Inserts events given as column values, without building an object per event."""
         values = [{"id": uuid7(), "workspace_id": self.workspace_id, **row} for row in rows]
         await insert_rows(self.session, cast(Table, DomainEvent.__table__), values)
-        mark_events_written(self.session.sync_session)
 
     async def feed_after(self, transaction_id: int, position: int, limit: int) -> list[DomainEvent]:
         """Events after the given key, in (transaction, position) order, at most `limit`.

@@ -21,6 +21,8 @@ from app.domain.segment.standing_repository import FollowerRepository
 
 
 def _follow_before_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint's release: the enclosing commit follows everything at once
     touched = take_touched(session)
     proxy = async_session(session)
     if not touched or proxy is None:

@@ -8,10 +8,8 @@ from typing import Any, ClassVar, cast
 from uuid import UUID
 
 from sqlalchemy import (
-    BindParameter,
     ColumnElement,
     Table,
-    Uuid,
     and_,
     bindparam,
     exists,
@@ -23,17 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.db.dialect import insert_new
-from app.db.repository import WorkspaceRepository
+from app.db.repository import WORKSPACE, WorkspaceRepository
 from app.domain.customer.entities import Customer
 from app.domain.segment.entities import ScoringRule, Segment, StandingSettings, Tier
 from app.domain.segment.repository import DYNAMIC
 
-_WORKSPACE: BindParameter[UUID] = bindparam("workspace_id", type_=Uuid)
 # Built once: it runs before every commit that changed customers.
 _DEFINED = select(
-    exists().where(Tier.workspace_id == _WORKSPACE),
-    exists().where(ScoringRule.workspace_id == _WORKSPACE),
-    exists().where(Segment.workspace_id == _WORKSPACE, Segment.kind == DYNAMIC),
+    exists().where(Tier.workspace_id == WORKSPACE),
+    exists().where(ScoringRule.workspace_id == WORKSPACE),
+    exists().where(Segment.workspace_id == WORKSPACE, Segment.kind == DYNAMIC),
 )
 
 
@@ -56,7 +53,7 @@ class FollowerRepository:
     async def defined(self) -> Followers:
         """What of tiers, scoring rules and dynamic segments the workspace has, in one query:
         a shop with none of them pays one query per change instead of loading each kind."""
-        row = (await self.session.execute(_DEFINED, {"workspace_id": self.workspace_id})).one()
+        row = (await self.session.execute(_DEFINED, {"workspace": self.workspace_id})).one()
         return Followers(tiers=row[0], scoring_rules=row[1], dynamic_segments=row[2])
 
 
