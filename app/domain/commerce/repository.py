@@ -6,7 +6,7 @@ from functools import cache
 from typing import Any, ClassVar, cast
 from uuid import UUID
 
-from sqlalchemy import Table, func, or_, select, update
+from sqlalchemy import CompoundSelect, Table, func, literal_column, or_, select, union_all, update
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.db.bulk import insert_rows, update_rows
@@ -27,6 +27,17 @@ _ORDERS_BY_SHOP_ID = select(Order).where(
 )
 _EVENTS_BY_ID = select(InboundEvent).where(
     InboundEvent.workspace_id == WORKSPACE, InboundEvent.event_id.in_(many("event_ids"))
+)
+_ORDER = "order"
+_REFERENCED: CompoundSelect[Any] = union_all(
+    select(literal_column(f"'{_ORDER}'").label("kind"), Order.order_id.label("ref")).where(
+        Order.workspace_id == WORKSPACE, Order.order_id.in_(many("refs"))
+    ),
+    select(literal_column(f"'{WAITING}'"), InboundEvent.order_ref).where(
+        InboundEvent.workspace_id == WORKSPACE,
+        InboundEvent.status == WAITING,
+        InboundEvent.order_ref.in_(many("refs")),
+    ),
 )
 _WAITING_FOR_ORDERS = (
     select(InboundEvent)
@@ -136,6 +147,21 @@ class OrderRepository(WorkspaceRepository[Order]):
         "occurred_at": Order.occurred_at,
         "updated_at": Order.updated_at,
     }
+
+    async def referenced(self, shop_ids: Collection[str]) -> tuple[set[str], set[str]]:
+        """Which of these shop order ids are recorded orders, and which have refunds or
+        cancellations waiting for them, in one query: most events name a new order, so the
+        two loads that follow usually have nothing to read."""
+        if not shop_ids:
+            return set(), set()
+        orders: set[str] = set()
+        waiting: set[str] = set()
+        result = await self.session.execute(
+            _REFERENCED, {"workspace": self.workspace_id, "refs": list(shop_ids)}
+        )
+        for kind, ref in result.all():
+            (orders if kind == _ORDER else waiting).add(ref)
+        return orders, waiting
 
     async def by_shop_ids(self, shop_ids: Collection[str]) -> dict[str, Order]:
         if not shop_ids:

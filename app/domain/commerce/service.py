@@ -261,12 +261,13 @@ class IngestService:
         self, fresh: list[_Parsed], resolution: Resolution, results: dict[int, IngestResult]
     ) -> _Batch:
         refs = {item.order_ref for item in fresh if item.order_ref is not None}
+        recorded, awaited = await self.orders.referenced(refs)
         work = _Batch(
-            orders=await self.orders.by_shop_ids(refs),
+            orders=await self.orders.by_shop_ids(recorded),
             waiting={},
             new_customers={customer.id for customer in resolution.created},
         )
-        for stored in await self.inbound.waiting_for(refs):
+        for stored in await self.inbound.waiting_for(awaited):
             work.waiting.setdefault(stored.order_ref or "", []).append((stored, stored.customer_id))
         for item, customer_id in zip(fresh, resolution.customer_ids, strict=True):
             event_id = item.event.event_id
