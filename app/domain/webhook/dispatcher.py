@@ -91,8 +91,10 @@ _QUEUED = ("pending", "delivering")
 # starts within one attempt's time, well inside its lease.
 ROUND_WAVES = 2
 # Rounds start at most this often: under a stream of commits one round serves all those that
-# arrived meanwhile, instead of each commit paying a round of queries in every process.
-ROUND_SPACING_SECONDS = 0.05
+# arrived meanwhile, instead of each commit paying a round of queries in every process. At 50 ms
+# the rounds of two serving processes took a sixth of their CPU under 150 events/s; at 100 ms
+# the commit-to-delivery p50 at 100 events/s stays 43 ms.
+ROUND_SPACING_SECONDS = 0.1
 
 
 @dataclass(frozen=True, slots=True)
