@@ -28,24 +28,19 @@ _ORDERS_BY_SHOP_ID = select(Order).where(
 _EVENTS_BY_ID = select(InboundEvent).where(
     InboundEvent.workspace_id == WORKSPACE, InboundEvent.event_id.in_(many("event_ids"))
 )
+_WAITING_HERE = (InboundEvent.workspace_id == WORKSPACE, InboundEvent.status == WAITING)
 _ORDER = "order"
 _REFERENCED: CompoundSelect[Any] = union_all(
     select(literal_column(f"'{_ORDER}'").label("kind"), Order.order_id.label("ref")).where(
         Order.workspace_id == WORKSPACE, Order.order_id.in_(many("refs"))
     ),
     select(literal_column(f"'{WAITING}'"), InboundEvent.order_ref).where(
-        InboundEvent.workspace_id == WORKSPACE,
-        InboundEvent.status == WAITING,
-        InboundEvent.order_ref.in_(many("refs")),
+        *_WAITING_HERE, InboundEvent.order_ref.in_(many("refs"))
     ),
 )
 _WAITING_FOR_ORDERS = (
     select(InboundEvent)
-    .where(
-        InboundEvent.workspace_id == WORKSPACE,
-        InboundEvent.status == WAITING,
-        InboundEvent.order_ref.in_(many("order_refs")),
-    )
+    .where(*_WAITING_HERE, InboundEvent.order_ref.in_(many("order_refs")))
     .order_by(InboundEvent.occurred_at, InboundEvent.received_at)
 )
 _COUNTED_ORDERS_OF_CUSTOMERS = (
@@ -92,6 +87,7 @@ _CATEGORY_QUANTITIES = (
 
 
 def _store_neighbours() -> Any:
+    """The UPDATE of `MetricsRepository.store_neighbours`, built once."""
     in_time = (Order.occurred_at, Order.id)
     neighbours = (
         select(
