@@ -376,6 +376,23 @@ async def test_concurrent_orders_announce_entering_once(
     ]
 
 
+async def test_a_customer_an_order_creates_enters_segments_in_that_request(
+    app: FastAPI, client: AsyncClient, tenant: Tenant
+) -> None:
+    # The new customer is written under a savepoint; segments follow at the request's commit.
+    buyers = {"field": "orders", "op": "count_gte", "value": 1}
+    segment = await _segment(client, tenant, name="購入者", kind="dynamic", filter=buyers)
+    while await _worker(app).run_once():
+        pass
+    await _order(client, tenant, "first-time@example.jp", "newcomer")
+    [member] = await _members(client, tenant, segment["id"])
+    customer = (await client.get(f"/v1/customers/{member}", headers=tenant.headers)).json()
+    assert customer["emails"] == ["first-time@example.jp"]
+    assert await _segment_events(client, tenant, 1) == [
+        ("segment.entered", segment["id"], member)
+    ]
+
+
 async def test_static_members_follow_a_merge_and_leave_on_deletion(
     client: AsyncClient, tenant: Tenant
 ) -> None:
