@@ -388,9 +388,7 @@ async def test_a_customer_an_order_creates_enters_segments_in_that_request(
     [member] = await _members(client, tenant, segment["id"])
     customer = (await client.get(f"/v1/customers/{member}", headers=tenant.headers)).json()
     assert customer["emails"] == ["first-time@example.jp"]
-    assert await _segment_events(client, tenant, 1) == [
-        ("segment.entered", segment["id"], member)
-    ]
+    assert await _segment_events(client, tenant, 1) == [("segment.entered", segment["id"], member)]
 
 
 async def test_static_members_follow_a_merge_and_leave_on_deletion(
