@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ForeignKeyConstraint, Index, Integer, String, Uuid, text
+from sqlalchemy import ForeignKey, Index, Integer, String, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.clock import utcnow
@@ -111,17 +111,16 @@ class OrderLine(Base):
 
     __tablename__ = "order_line"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["workspace_id", "order_id"],
-            ["order.workspace_id", "order.id"],
-            name="fk_order_line_order",
-            ondelete="CASCADE",
-        ),
         Index("ix_order_line_sku", "workspace_id", "sku"),
         Index("ix_order_line_category", "workspace_id", "category"),
     )
 
-    workspace_id: Mapped[UUID] = mapped_column(Uuid, primary_key=True)
+    # No foreign key to the order: lines are inserted only in the transaction that inserts
+    # their order, and orders are never deleted but with their workspace. Checking the key
+    # locked each new order again, row by row: a fifth of a 1,000-event batch's statement time.
+    workspace_id: Mapped[UUID] = mapped_column(
+        Uuid, ForeignKey("workspace.id", ondelete="CASCADE"), primary_key=True
+    )
     order_id: Mapped[UUID] = mapped_column(Uuid, primary_key=True)
     line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
     sku: Mapped[str] = mapped_column(String(100))
