@@ -117,9 +117,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.segment_worker = segment_worker
 
     install_error_handlers(app)
-    app.include_router(health.router)
-    for router in api_v1.routers:
-        app.include_router(router)
+    # The routes themselves, not `include_router`: FastAPI matches an included router branch by
+    # branch on every request, which took a third of a simple GET's CPU for the routers
+    # included last. The routers' routes are complete (prefix, tags, responses) without it.
+    for router in [health.router, *api_v1.routers]:
+        app.router.routes.extend(router.routes)
     _install_docs(app)
     _declare_problem_schema(app)
 
